@@ -1,0 +1,74 @@
+"""Login (rate-limited), logout and the first-run admin form."""
+
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from chatsite.accounts import ratelimit
+from chatsite.accounts.models import FirstRun
+
+User = get_user_model()
+
+
+def _client_address(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def needs_first_run() -> bool:
+    return not User.objects.exists()
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    if needs_first_run():
+        return redirect("accounts:setup")
+    address = _client_address(request)
+    username = request.POST.get("username", "")[:150]
+    if request.method == "POST" and ratelimit.is_limited(address, username):
+        form = AuthenticationForm(request)
+        error = "Too many failed logins. Wait a few minutes and try again."
+        return render(request, "accounts/login.html", {"form": form, "error": error}, status=429)
+    response = auth_views.LoginView.as_view(template_name="accounts/login.html", extra_context={"error": None})(
+        request
+    )
+    if request.method == "POST" and not request.user.is_authenticated:
+        ratelimit.record_failure(address, username)
+    return response
+
+
+@require_http_methods(["POST"])
+def logout_view(request: HttpRequest) -> HttpResponse:
+    return auth_views.LogoutView.as_view()(request)
+
+
+class FirstRunForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username",)
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def setup_view(request: HttpRequest) -> HttpResponse:
+    if not needs_first_run():
+        return redirect("accounts:login")
+    form = FirstRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                FirstRun.objects.create(id=1)  # a second concurrent submit fails here
+                user = form.save(commit=False)
+                user.is_staff = True
+                user.is_superuser = True
+                user.save()
+        except IntegrityError:
+            return redirect("accounts:login")
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("chat:index")
+    return render(request, "accounts/setup.html", {"form": form})

@@ -1,0 +1,172 @@
+"""The chat websocket: turns frames into calls and group events into frames."""
+
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chatsite.accounts.sockets import session_group, user_group
+from chatsite.chat import turns
+from chatsite.chat.generation import control_group_for, ensure_reaper, group_for, start_generation
+from chatsite.chat.models import Message
+from chatsite.chat.payloads import conversation_payload, message_payload
+
+CLOSE_LOGGED_OUT = 4401
+CLOSE_TOO_BIG = 1009
+
+
+@database_sync_to_async
+def _owned_conversation(user, code) -> tuple[str, bool]:
+    """(conversation id, has a streaming answer) or ChatError: the one ownership check."""
+    conversation = turns.get_conversation(user, code)
+    streaming = conversation.messages.filter(status=Message.Status.STREAMING).exists()
+    return str(conversation.code), streaming
+
+
+def _turn_frames(turn: turns.Turn) -> list[dict]:
+    conversation = str(turn.conversation.code)
+    frames = []
+    if turn.truncated:
+        after = str(turn.truncated_after.code) if turn.truncated_after else None
+        frames.append({"type": "chat.truncated", "conversation": conversation, "after": after})
+    for message in turn.added:
+        frames.append({"type": "chat.message", "conversation": conversation, "message": message_payload(message)})
+    frames.append({"type": "chat.conversation", "conversation": conversation_payload(turn.conversation)})
+    return frames
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        if self.user is None or not self.user.is_authenticated or not self.user.is_active:
+            await self.close(code=CLOSE_LOGGED_OUT)
+            return
+        self.subscribed: str | None = None
+        self.personal_groups = [user_group(self.user.pk)]
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key:
+            self.personal_groups.append(session_group(session_key))
+        for group in self.personal_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        ensure_reaper()
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        # Leaving stops nothing: the answer goes on and is saved (see generation.py).
+        for group in getattr(self, "personal_groups", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "subscribed", None):
+            await self.channel_layer.group_discard(group_for(self.subscribed), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is not None or text_data is None:
+            await self._error("Frames must be JSON text.")
+            return
+        if len(text_data) > settings.CHAT_MAX_FRAME_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._error("Frames must be JSON objects.")
+            return
+        if not isinstance(frame, dict):
+            await self._error("Frames must be JSON objects.")
+            return
+        handler = self.HANDLERS.get(frame.get("type"))
+        if handler is None:
+            await self._error("Unknown frame type.")
+            return
+        try:
+            await handler(self, frame)
+        except turns.ChatError as error:
+            await self._error(error.message, frame.get("conversation"))
+
+    # -- frames from the browser -----------------------------------------------------------
+
+    async def on_subscribe(self, frame: dict) -> None:
+        code, streaming = await _owned_conversation(self.user, frame.get("conversation"))
+        if self.subscribed and self.subscribed != code:
+            await self.channel_layer.group_discard(group_for(self.subscribed), self.channel_name)
+        self.subscribed = code
+        await self.channel_layer.group_add(group_for(code), self.channel_name)
+        if streaming:
+            await self._ask_snapshot(code)
+
+    async def on_send(self, frame: dict) -> None:
+        turn = await database_sync_to_async(turns.send)(
+            self.user, frame.get("conversation"), frame.get("text"), frame.get("attachments") or [], frame.get("model")
+        )
+        await self._begin(turn)
+
+    async def on_regenerate(self, frame: dict) -> None:
+        await self._begin(await database_sync_to_async(turns.regenerate)(self.user, frame.get("conversation")))
+
+    async def on_edit(self, frame: dict) -> None:
+        turn = await database_sync_to_async(turns.edit)(
+            self.user, frame.get("conversation"), frame.get("message"), frame.get("text")
+        )
+        await self._begin(turn)
+
+    async def on_stop(self, frame: dict) -> None:
+        code, _ = await _owned_conversation(self.user, frame.get("conversation"))
+        # Reaches the generation in whichever process runs it.
+        await self.channel_layer.group_send(control_group_for(code), {"type": "gen.stop"})
+
+    async def on_resync(self, frame: dict) -> None:
+        code, streaming = await _owned_conversation(self.user, frame.get("conversation"))
+        if streaming:
+            await self._ask_snapshot(code)
+
+    HANDLERS = {
+        "subscribe": on_subscribe,
+        "send": on_send,
+        "regenerate": on_regenerate,
+        "edit": on_edit,
+        "stop": on_stop,
+        "resync": on_resync,
+    }
+
+    async def _begin(self, turn: turns.Turn) -> None:
+        code = str(turn.conversation.code)
+        if self.subscribed != code:
+            await self.on_subscribe({"conversation": code})
+        group = group_for(code)
+        for event in _turn_frames(turn):
+            await self.channel_layer.group_send(group, event)
+        start_generation(code, turn.answer, turn.request)
+
+    async def _ask_snapshot(self, code: str) -> None:
+        await self.channel_layer.group_send(
+            control_group_for(code), {"type": "gen.resync", "reply_to": self.channel_name}
+        )
+
+    async def _error(self, message: str, conversation=None) -> None:
+        frame = {"type": "error", "error": message}
+        if isinstance(conversation, str):
+            frame["conversation"] = conversation[:64]
+        await self.send(text_data=json.dumps(frame))
+
+    # -- group events to the browser -------------------------------------------------------
+
+    async def _forward(self, event: dict) -> None:
+        # Only the subscribed conversation's events reach the tab (a late event from a
+        # conversation the tab just left is dropped).
+        if event.get("conversation") != self.subscribed and not isinstance(event.get("conversation"), dict):
+            return
+        frame = dict(event)
+        frame["type"] = event["type"].removeprefix("chat.")
+        await self.send(text_data=json.dumps(frame))
+
+    chat_delta = _forward
+    chat_snapshot = _forward
+    chat_done = _forward
+    chat_message = _forward
+    chat_truncated = _forward
+
+    async def chat_conversation(self, event: dict) -> None:
+        await self.send(text_data=json.dumps({"type": "conversation", "conversation": event["conversation"]}))
+
+    async def user_logout(self, event: dict) -> None:
+        await self.close(code=CLOSE_LOGGED_OUT)

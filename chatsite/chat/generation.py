@@ -1,0 +1,286 @@
+"""The generation task: streams one answer from the provider to the conversation's group.
+
+It runs as its own asyncio task, apart from any socket, so closing a tab neither stops nor
+loses the answer, and a "stop" frame is handled at once. Per token it only appends to a list;
+frames are coalesced and the database is written on a timer (see streaming-design.md).
+"""
+
+import asyncio
+import logging
+import time
+from contextlib import suppress
+
+import httpx
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from chatsite.chat.models import Message
+from chatsite.chat.payloads import message_payload
+from chatsite.chat.turns import UpstreamRequest
+from chatsite.providers.client import Delta, Finish, ProviderError, Usage, stream_chat
+
+log = logging.getLogger(__name__)
+
+# Live generations of this process, by message id: keeps tasks from being garbage-collected
+# and tells the reaper which "streaming" rows are alive here.
+RUNNING: dict[int, "Generation"] = {}
+HEARTBEAT_SECONDS = 10.0
+# A streaming row not touched for this long belongs to a process that is gone.
+STALE_SECONDS = 60.0
+
+_http_client: httpx.AsyncClient | None = None
+
+
+def http_client() -> httpx.AsyncClient:
+    """One pooled client per process: no TLS handshake per answer."""
+    global _http_client
+    if _http_client is None:
+        _http_client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            follow_redirects=False,
+        )
+    return _http_client
+
+
+def group_for(conversation_code) -> str:
+    return f"conv-{str(conversation_code).replace('-', '')}"
+
+
+def control_group_for(conversation_code) -> str:
+    return f"ctl-{str(conversation_code).replace('-', '')}"
+
+
+class Generation:
+    def __init__(self, conversation_code, answer: Message, request: UpstreamRequest):
+        self.conversation = str(conversation_code)
+        self.answer = answer
+        self.request = request
+        self.group = group_for(conversation_code)
+        self.layer = get_channel_layer()
+        self.parts: list[str] = []  # the answer so far, joined only when needed
+        self.pending: list[str] = []  # text not yet sent to the group
+        self.seq = 0
+        self.wake = asyncio.Event()
+        self.stop_requested = False
+        self.task: asyncio.Task | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task:
+        self.task = asyncio.get_running_loop().create_task(self.run(), name=f"generation-{self.answer.code}")
+        RUNNING[self.answer.pk] = self
+        return self.task
+
+    def stop(self) -> None:
+        if self.task and not self.task.done():
+            self.stop_requested = True
+            self.task.cancel()
+
+    async def run(self) -> None:
+        answer = self.answer
+        control = await self.layer.new_channel()
+        await self.layer.group_add(control_group_for(self.conversation), control)
+        helpers = [
+            asyncio.create_task(self._listen(control)),
+            asyncio.create_task(self._publish_loop()),
+            asyncio.create_task(self._flush_loop()),
+        ]
+        started = time.monotonic()
+        try:
+            events = stream_chat(
+                self.request.base_url,
+                self.request.api_key,
+                self.request.body or {},
+                client=http_client(),
+                connect_timeout=settings.PROVIDER_CONNECT_TIMEOUT,
+                idle_timeout=settings.PROVIDER_IDLE_TIMEOUT,
+            )
+            try:
+                async for event in events:
+                    if type(event) is Delta:
+                        if not self.parts:
+                            answer.first_token_ms = round((time.monotonic() - started) * 1000)
+                        self.parts.append(event.text)
+                        self.pending.append(event.text)
+                        self.wake.set()
+                    elif type(event) is Finish:
+                        answer.finish_reason = event.reason[:40]
+                    elif type(event) is Usage:
+                        answer.prompt_tokens = event.prompt_tokens
+                        answer.completion_tokens = event.completion_tokens
+                        answer.total_tokens = event.total_tokens
+            finally:
+                # Closes the HTTP response at once: the provider stops generating (and billing).
+                await events.aclose()
+            answer.status = Message.Status.COMPLETE
+        except ProviderError as error:
+            answer.status = Message.Status.ERROR
+            answer.error = error.message
+        except asyncio.CancelledError:
+            # Stop frame, or the server shutting down; either way keep what was said.
+            asyncio.current_task().uncancel()
+            if self.stop_requested:
+                answer.status = Message.Status.STOPPED
+            else:
+                answer.status = Message.Status.INTERRUPTED
+                answer.error = "The server stopped while answering."
+        except Exception:
+            log.exception("generation %s failed", answer.code)
+            answer.status = Message.Status.ERROR
+            answer.error = "chatsite failed while streaming this answer; the text so far is kept."
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            answer.duration_ms = round((time.monotonic() - started) * 1000)
+            answer.text = "".join(self.parts)
+            try:
+                await self._publish_pending()
+                await sync_to_async(self._save_final)()
+                await self.layer.group_send(
+                    self.group, {"type": "chat.done", "conversation": self.conversation, "message": self._payload()}
+                )
+                await self.layer.group_discard(control_group_for(self.conversation), control)
+            finally:
+                RUNNING.pop(answer.pk, None)
+
+    # -- helpers (tasks) -------------------------------------------------------------------
+
+    async def _listen(self, channel: str) -> None:
+        """Control messages from any socket in any process: stop, resync."""
+        while True:
+            event = await self.layer.receive(channel)
+            kind = event.get("type")
+            if kind == "gen.stop":
+                self.stop()
+            elif kind == "gen.resync" and event.get("reply_to"):
+                await self.layer.send(
+                    event["reply_to"],
+                    {
+                        "type": "chat.snapshot",
+                        "conversation": self.conversation,
+                        "message": self._payload(streaming=True),
+                        "seq": self.seq,
+                    },
+                )
+
+    async def _publish_loop(self) -> None:
+        # The first delta goes out at once (time to first token); later ones that arrive
+        # within the coalescing window share a frame.
+        window = settings.STREAM_COALESCE_MS / 1000
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            await self._publish_pending()
+            await asyncio.sleep(window)
+
+    async def _publish_pending(self) -> None:
+        if not self.pending:
+            return
+        text = "".join(self.pending)
+        self.pending.clear()
+        self.seq += 1
+        await self.layer.group_send(
+            self.group,
+            {
+                "type": "chat.delta",
+                "conversation": self.conversation,
+                "message": str(self.answer.code),
+                "seq": self.seq,
+                "text": text,
+            },
+        )
+
+    async def _flush_loop(self) -> None:
+        """Write the growing answer every STREAM_FLUSH_SECONDS; touch it now and then while silent."""
+        saved_parts = 0
+        last_write = time.monotonic()
+        while True:
+            await asyncio.sleep(settings.STREAM_FLUSH_SECONDS)
+            now = time.monotonic()
+            if len(self.parts) != saved_parts or now - last_write >= HEARTBEAT_SECONDS:
+                saved_parts = len(self.parts)
+                last_write = now
+                text = "".join(self.parts)
+                with suppress(Exception):  # a failed flush is retried at the next tick
+                    await Message.objects.filter(pk=self.answer.pk, status=Message.Status.STREAMING).aupdate(
+                        text=text, updated=timezone.now()
+                    )
+
+    # -- plain helpers ---------------------------------------------------------------------
+
+    def _save_final(self) -> None:
+        answer = self.answer
+        answer.save(
+            update_fields=[
+                "text",
+                "status",
+                "finish_reason",
+                "error",
+                "prompt_tokens",
+                "completion_tokens",
+                "total_tokens",
+                "first_token_ms",
+                "duration_ms",
+                "updated",
+            ]
+        )
+
+    def _payload(self, streaming: bool = False) -> dict:
+        payload = message_payload(self.answer, attachments=[])
+        if streaming:
+            payload["text"] = "".join(self.parts)
+            payload["status"] = Message.Status.STREAMING
+        return payload
+
+
+def start_generation(conversation_code, answer: Message, request: UpstreamRequest) -> Generation:
+    generation = Generation(conversation_code, answer, request)
+    generation.start()
+    return generation
+
+
+def reap_stale(older_than: float = STALE_SECONDS) -> list[Message]:
+    """Mark answers left "streaming" by a process that is gone as interrupted, keeping their text."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than)
+    stale = list(
+        Message.objects.filter(status=Message.Status.STREAMING, updated__lte=cutoff)
+        .exclude(pk__in=list(RUNNING))
+        .select_related("conversation")
+    )
+    for message in stale:
+        message.status = Message.Status.INTERRUPTED
+        message.error = "The server stopped while answering; the text so far is kept."
+        message.save(update_fields=["status", "error", "updated"])
+    return stale
+
+
+async def reap_and_announce(older_than: float = STALE_SECONDS) -> int:
+    stale = await sync_to_async(reap_stale)(older_than)
+    layer = get_channel_layer()
+    for message in stale:
+        code = message.conversation.code
+        await layer.group_send(
+            group_for(code),
+            {"type": "chat.done", "conversation": str(code), "message": message_payload(message, attachments=[])},
+        )
+    return len(stale)
+
+
+_reaper: asyncio.Task | None = None
+
+
+def ensure_reaper() -> None:
+    """Start this process's periodic reaper once (from the first socket that connects)."""
+    global _reaper
+    if _reaper is None or _reaper.done():
+        _reaper = asyncio.get_running_loop().create_task(_reap_forever())
+
+
+async def _reap_forever() -> None:
+    while True:
+        await asyncio.sleep(STALE_SECONDS / 2)
+        with suppress(Exception):
+            await reap_and_announce()

@@ -1,0 +1,55 @@
+"""Start chatsite: providers from the environment, the demo model if needed, then daphne."""
+
+import asyncio
+import logging
+
+from daphne.cli import CommandLineInterface
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from chatsite.chat.generation import STALE_SECONDS, reap_and_announce
+from chatsite.providers import bootstrap, localmodel
+from chatsite.server import limit_request_bodies
+
+log = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run chatsite under daphne (and the bundled demo model when no provider is configured)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--proxy-headers", action="store_true", help="Trust X-Forwarded-For/-Proto.")
+
+    def handle(self, *args, host: str, port: int, proxy_headers: bool, **options) -> None:
+        bootstrap.configure_env_provider()
+        local = None
+        if bootstrap.needs_local_model() and localmodel.available():
+            self.stdout.write("No provider is configured: starting the bundled SmolLM2 demo model…")
+            local = localmodel.LocalModelServer(log_path=settings.DATA_DIR / "llama-server.log")
+            base_url = local.start()
+            bootstrap.register_local_model(base_url, localmodel.MODEL_NAME, localmodel.LABEL)
+        else:
+            bootstrap.disable_local_model()
+            if bootstrap.needs_local_model():
+                self.stderr.write("No provider is configured and the demo model is not installed.")
+        # With the in-memory channel layer this is the only process, so every "streaming"
+        # row is an orphan; with Redis other processes may be streaming: go by staleness.
+        asyncio.run(reap_and_announce(STALE_SECONDS if settings.REDIS_URL else 0))
+        limit_request_bodies(settings.CHAT_MAX_UPLOAD_BYTES + 1024 * 1024)
+        self.stdout.write(f"chatsite is at http://{host}:{port}/")
+        argv = [
+            "-b", host,
+            "-p", str(port),
+            "--websocket-max-message-size", str(settings.CHAT_MAX_FRAME_BYTES),
+            "--websocket-max-frame-size", str(settings.CHAT_MAX_FRAME_BYTES),
+            "--ping-interval", "20",
+        ]  # fmt: skip
+        if proxy_headers:
+            argv.append("--proxy-headers")
+        try:
+            CommandLineInterface().run([*argv, "chatsite.asgi:application"])
+        finally:
+            if local:
+                local.stop()

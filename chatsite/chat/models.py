@@ -1,0 +1,104 @@
+"""Conversations, their messages and the images attached to them."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class ConversationQuerySet(models.QuerySet):
+    def for_user(self, user) -> "ConversationQuerySet":
+        """The one ownership path: views, the consumer and the generation all start here."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        return self.filter(owner=user)
+
+
+class Conversation(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    title = models.CharField(max_length=200, default="New chat")
+    model = models.ForeignKey(
+        "providers.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    system_prompt = models.TextField(blank=True)
+    # Only allow-listed, range-checked keys (see parameters.py) are stored and sent upstream.
+    parameters = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming"
+        COMPLETE = "complete"
+        STOPPED = "stopped"
+        ERROR = "error"
+        INTERRUPTED = "interrupted"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE, db_index=True)
+    finish_reason = models.CharField(max_length=40, blank=True)
+    # What answered, as sent upstream and as it was named then (the model row may go away).
+    model_name = models.CharField(max_length=200, blank=True)
+    provider_name = models.CharField(max_length=100, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Touched on every flush of a streaming answer: a stale one belongs to a dead process.
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:60]}"
+
+
+def attachment_path(instance: "Attachment", filename: str) -> str:
+    # The stored name is ours, never the user's: no path tricks, no guessable names.
+    return f"attachments/{instance.owner_id}/{instance.code}.{instance.extension}"
+
+
+class Attachment(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    file = models.FileField(upload_to=attachment_path)
+    content_type = models.CharField(max_length=40)
+    original_name = models.CharField(max_length=255, blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return self.original_name or str(self.code)
+
+    @property
+    def extension(self) -> str:
+        return {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}[self.content_type]

@@ -1,0 +1,34 @@
+"""Turns a conversation's history into the Chat Completions `messages` list."""
+
+import base64
+
+from chatsite.chat.models import Attachment, Conversation, Message
+
+
+def image_part(attachment: Attachment) -> dict:
+    # Only our own re-encoded files, as data: URLs: no URL from a user is ever fetched.
+    with attachment.file.open("rb") as f:
+        encoded = base64.b64encode(f.read()).decode("ascii")
+    return {"type": "image_url", "image_url": {"url": f"data:{attachment.content_type};base64,{encoded}"}}
+
+
+def build_messages(conversation: Conversation, upto: Message) -> list[dict]:
+    """The system prompt and every message before `upto` (the answer being generated)."""
+    messages: list[dict] = []
+    if conversation.system_prompt.strip():
+        messages.append({"role": "system", "content": conversation.system_prompt})
+    # Primary keys grow with time, unlike timestamps that two rows may share.
+    history = conversation.messages.filter(pk__lt=upto.pk).order_by("pk").prefetch_related("attachments")
+    for message in history:
+        if message.role == Message.Role.USER:
+            attachments = list(message.attachments.all())
+            if attachments:
+                parts: list[dict] = [{"type": "text", "text": message.text}] if message.text else []
+                parts += [image_part(a) for a in attachments]
+                messages.append({"role": "user", "content": parts})
+            else:
+                messages.append({"role": "user", "content": message.text})
+        elif message.text:
+            # A stopped or failed answer still went out to the user: keep what they saw.
+            messages.append({"role": "assistant", "content": message.text})
+    return messages

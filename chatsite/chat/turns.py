@@ -1,0 +1,175 @@
+"""The database side of a chat turn: send, regenerate and edit, each ending in an answer to stream.
+
+Plain synchronous functions (the consumer calls them through database_sync_to_async); each
+checks ownership through Conversation.objects.for_user and raises ChatError with a message
+for the user.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from chatsite.chat.models import Attachment, Conversation, Message
+from chatsite.chat.prompt import build_messages
+from chatsite.providers.client import build_body
+from chatsite.providers.models import LanguageModel
+
+NOT_FOUND = "Conversation not found."
+
+
+class ChatError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """Everything the generation needs; the key stays on the server side."""
+
+    base_url: str
+    api_key: str = ""
+    body: dict | None = None
+
+    def __repr__(self) -> str:  # never print the key, even in a traceback
+        return f"UpstreamRequest(base_url={self.base_url!r})"
+
+
+@dataclass(frozen=True)
+class Turn:
+    conversation: Conversation
+    added: list[Message]  # new messages, in order; the last is the streaming answer
+    answer: Message
+    request: UpstreamRequest
+    truncated_after: Message | None = None
+    truncated: bool = False
+
+
+def get_conversation(user, code, *, lock: bool = False) -> Conversation:
+    queryset = Conversation.objects.for_user(user).select_related("model__provider")
+    if lock:
+        queryset = queryset.select_for_update()
+    try:
+        return queryset.get(code=code)
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        # A malformed id answers exactly like another user's id.
+        raise ChatError(NOT_FOUND) from None
+
+
+def default_model() -> LanguageModel | None:
+    usable = LanguageModel.objects.usable()
+    return usable.filter(is_default=True).first() or usable.first()
+
+
+def pick_model(code) -> LanguageModel:
+    try:
+        return LanguageModel.objects.usable().get(code=code)
+    except (LanguageModel.DoesNotExist, ValueError, TypeError):
+        raise ChatError("That model is not available.") from None
+
+
+def _usable_model(conversation: Conversation, model_code) -> LanguageModel:
+    if model_code:
+        return pick_model(model_code)
+    model = conversation.model
+    if model is None or model.hidden or not model.provider.enabled:
+        model = default_model()
+    if model is None:
+        raise ChatError("No model is available: an admin has to add a provider first.")
+    return model
+
+
+def _refuse_if_streaming(conversation: Conversation) -> None:
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        raise ChatError("An answer is still streaming in this conversation; stop it first.")
+
+
+def _start_answer(conversation: Conversation, model: LanguageModel) -> tuple[Message, UpstreamRequest]:
+    answer = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model_name=model.name,
+        provider_name=model.provider.name,
+    )
+    provider = model.provider
+    body = build_body(model.name, build_messages(conversation, answer), conversation.parameters, provider.extra_body)
+    if conversation.model_id != model.pk:
+        conversation.model = model
+    conversation.save()  # bumps `updated`: the conversation moves to the top of the list
+    return answer, UpstreamRequest(provider.base_url, provider.api_key, body)
+
+
+def _check_text(text: object, *, allow_empty: bool) -> str:
+    if not isinstance(text, str):
+        raise ChatError("The message must be text.")
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatError(f"The message is longer than {settings.CHAT_MAX_MESSAGE_CHARS:,} characters.")
+    if not text.strip() and not allow_empty:
+        raise ChatError("The message is empty.")
+    return text
+
+
+def send(user, conversation_code, text, attachment_codes=(), model_code=None) -> Turn:
+    if not isinstance(attachment_codes, list | tuple) or len(attachment_codes) > settings.CHAT_MAX_IMAGES_PER_MESSAGE:
+        raise ChatError(f"At most {settings.CHAT_MAX_IMAGES_PER_MESSAGE} images can go with one message.")
+    text = _check_text(text, allow_empty=bool(attachment_codes))
+    with transaction.atomic():
+        conversation = get_conversation(user, conversation_code, lock=True)
+        _refuse_if_streaming(conversation)
+        model = _usable_model(conversation, model_code)
+        attachments = []
+        if attachment_codes:
+            try:
+                attachments = list(
+                    Attachment.objects.filter(owner=user, message__isnull=True, code__in=list(attachment_codes))
+                )
+            except Exception:  # malformed UUIDs
+                attachments = []
+            if len(attachments) != len(set(map(str, attachment_codes))):
+                raise ChatError("An attached image was not found; attach it again.")
+        question = Message.objects.create(conversation=conversation, role=Message.Role.USER, text=text)
+        for attachment in attachments:
+            attachment.message = question
+            attachment.save(update_fields=["message"])
+        if not conversation.messages.exclude(pk=question.pk).exists():
+            conversation.title = title_from(text) or "Image"
+        answer, request = _start_answer(conversation, model)
+    return Turn(conversation, [question, answer], answer, request)
+
+
+def regenerate(user, conversation_code) -> Turn:
+    with transaction.atomic():
+        conversation = get_conversation(user, conversation_code, lock=True)
+        _refuse_if_streaming(conversation)
+        last_question = conversation.messages.filter(role=Message.Role.USER).order_by("-pk").first()
+        if last_question is None:
+            raise ChatError("There is nothing to regenerate yet.")
+        conversation.messages.filter(pk__gt=last_question.pk).delete()
+        model = _usable_model(conversation, None)
+        answer, request = _start_answer(conversation, model)
+    return Turn(conversation, [answer], answer, request, truncated_after=last_question, truncated=True)
+
+
+def edit(user, conversation_code, message_code, text) -> Turn:
+    text = _check_text(text, allow_empty=False)
+    with transaction.atomic():
+        conversation = get_conversation(user, conversation_code, lock=True)
+        _refuse_if_streaming(conversation)
+        try:
+            question = conversation.messages.get(code=message_code, role=Message.Role.USER)
+        except (Message.DoesNotExist, ValueError, TypeError):
+            raise ChatError("Message not found.") from None
+        conversation.messages.filter(pk__gt=question.pk).delete()
+        question.text = text
+        question.save(update_fields=["text", "updated"])
+        model = _usable_model(conversation, None)
+        answer, request = _start_answer(conversation, model)
+    # The edited message is resent whole so every tab shows the new text.
+    return Turn(conversation, [question, answer], answer, request, truncated_after=question, truncated=True)
+
+
+def title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 60 else line[:59].rstrip() + "…"

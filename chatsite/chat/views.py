@@ -1,0 +1,166 @@
+"""Pages and small JSON endpoints of the chat; the streaming itself is in consumers.py."""
+
+import json
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from chatsite.chat import turns
+from chatsite.chat.images import FORMATS, ImageRejected, store_image
+from chatsite.chat.models import Attachment, Conversation
+from chatsite.chat.parameters import ParameterError, clean_parameters
+from chatsite.chat.payloads import attachment_payload, conversation_payload, message_payload
+from chatsite.providers.models import LanguageModel
+
+
+def _conversation_or_404(request: HttpRequest, code) -> Conversation:
+    try:
+        return turns.get_conversation(request.user, code)
+    except turns.ChatError:
+        raise Http404(turns.NOT_FOUND) from None
+
+
+def _json_body(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _error(message: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _model_choices() -> list[dict]:
+    return [
+        {"id": str(m.code), "label": m.display_name, "provider": m.provider.name, "is_demo": m.provider.managed == "local"}
+        for m in LanguageModel.objects.usable()
+    ]
+
+
+@require_GET
+def index(request: HttpRequest, code=None) -> HttpResponse:
+    conversation = _conversation_or_404(request, code) if code else None
+    messages = []
+    if conversation:
+        messages = [message_payload(m) for m in conversation.messages.prefetch_related("attachments")]
+    models = _model_choices()
+    default = turns.default_model()
+    current = conversation.model if conversation and conversation.model else default
+    config = {
+        "conversation": conversation_payload(conversation) if conversation else None,
+        "messages": messages,
+        "models": models,
+        "default_model": str(default.code) if default else None,
+        "current_model": str(current.code) if current else None,
+        "ws_path": "/ws/chat/",
+        "upload_url": "/uploads/",
+        "create_url": "/c/new/",
+        "conversation_url": "/c/00000000-0000-0000-0000-000000000000/",
+        "max_upload_bytes": settings.CHAT_MAX_UPLOAD_BYTES,
+        "allowed_image_types": list(FORMATS.values()),
+        "demo_notice": bool(current and current.provider.managed == "local"),
+        "no_models": not models,
+    }
+    conversations = Conversation.objects.for_user(request.user).only("code", "title", "updated")[:200]
+    return render(
+        request, "chat/chat.html", {"conversation": conversation, "conversations": conversations, "config": config}
+    )
+
+
+@require_POST
+def create(request: HttpRequest) -> JsonResponse:
+    model_code = _json_body(request).get("model")
+    try:
+        model = turns.pick_model(model_code) if model_code else turns.default_model()
+    except turns.ChatError as error:
+        return _error(error.message)
+    conversation = Conversation.objects.create(owner=request.user, model=model)
+    return JsonResponse(conversation_payload(conversation), status=201)
+
+
+@require_POST
+def rename(request: HttpRequest, code) -> JsonResponse:
+    conversation = _conversation_or_404(request, code)
+    title = _json_body(request).get("title")
+    if not isinstance(title, str) or not title.strip():
+        return _error("The title is empty.")
+    conversation.title = " ".join(title.split())[:200]
+    conversation.save(update_fields=["title", "updated"])
+    return JsonResponse(conversation_payload(conversation))
+
+
+@require_POST
+def delete(request: HttpRequest, code) -> JsonResponse:
+    conversation = _conversation_or_404(request, code)
+    for attachment in Attachment.objects.filter(message__conversation=conversation):
+        attachment.file.delete(save=False)
+    conversation.delete()
+    return JsonResponse({"ok": True})
+
+
+@require_POST
+def set_model(request: HttpRequest, code) -> JsonResponse:
+    conversation = _conversation_or_404(request, code)
+    try:
+        conversation.model = turns.pick_model(_json_body(request).get("model"))
+    except turns.ChatError as error:
+        return _error(error.message)
+    conversation.save(update_fields=["model", "updated"])
+    return JsonResponse(conversation_payload(conversation))
+
+
+@require_POST
+def set_options(request: HttpRequest, code) -> JsonResponse:
+    """System prompt and sampling parameters; only allow-listed, range-checked values are kept."""
+    conversation = _conversation_or_404(request, code)
+    body = _json_body(request)
+    prompt = body.get("system_prompt", conversation.system_prompt)
+    if not isinstance(prompt, str) or len(prompt) > settings.CHAT_MAX_MESSAGE_CHARS:
+        return _error("The system prompt must be text of reasonable length.")
+    try:
+        parameters = clean_parameters(body.get("parameters", conversation.parameters))
+    except ParameterError as error:
+        return _error(str(error))
+    conversation.system_prompt = prompt
+    conversation.parameters = parameters
+    conversation.save(update_fields=["system_prompt", "parameters", "updated"])
+    return JsonResponse({**conversation_payload(conversation), "system_prompt": prompt, "parameters": parameters})
+
+
+@require_POST
+def upload(request: HttpRequest) -> JsonResponse:
+    # Oversized bodies are refused by the server before they are read (see server.py);
+    # this is the second line, for servers that do not.
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.CHAT_MAX_UPLOAD_BYTES + 64 * 1024:
+        return _error(f"The image is larger than {settings.CHAT_MAX_UPLOAD_BYTES / 1048576:g} MB.", 413)
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _error("No file was sent.")
+    try:
+        attachment = store_image(upload, request.user)
+    except ImageRejected as error:
+        return _error(error.message, error.status)
+    return JsonResponse(attachment_payload(attachment), status=201)
+
+
+@require_GET
+def attachment(request: HttpRequest, code) -> FileResponse:
+    try:
+        item = Attachment.objects.get(code=code, owner=request.user)
+    except (Attachment.DoesNotExist, ValueError):
+        raise Http404("Attachment not found.") from None
+    response = FileResponse(item.file.open("rb"), content_type=item.content_type)
+    # Only our re-encoded raster types are ever stored; never HTML or SVG, never sniffed.
+    response["Content-Disposition"] = f'inline; filename="{item.code}.{item.extension}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

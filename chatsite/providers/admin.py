@@ -1,0 +1,103 @@
+"""Providers (key write-only) and their models in the admin."""
+
+from django import forms
+from django.contrib import admin, messages
+
+from chatsite.providers.catalog import refresh_models, set_default
+from chatsite.providers.client import ProviderError
+from chatsite.providers.models import LanguageModel, Provider
+
+
+class ProviderForm(forms.ModelForm):
+    # Write-only: the stored key is never sent back to the browser, not even masked in the input.
+    api_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current key. Tick “clear key” to remove it.",
+    )
+    clear_api_key = forms.BooleanField(required=False, label="Clear key")
+
+    class Meta:
+        model = Provider
+        fields = ["name", "base_url", "api_key", "clear_api_key", "enabled", "extra_body"]
+
+    def clean_extra_body(self):
+        value = self.cleaned_data.get("extra_body") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Extra request fields must be a JSON object.")
+        reserved = {"model", "messages", "stream", "stream_options"} & set(value)
+        if reserved:
+            raise forms.ValidationError(f"These fields are set by chatsite: {', '.join(sorted(reserved))}.")
+        return value
+
+    def save(self, commit: bool = True):
+        provider = super().save(commit=False)
+        new_key = self.cleaned_data.get("api_key")
+        if self.cleaned_data.get("clear_api_key"):
+            provider.api_key = ""
+        elif new_key:
+            provider.api_key = new_key
+        elif provider.pk:
+            provider.api_key = Provider.objects.get(pk=provider.pk).api_key
+        if commit:
+            provider.save()
+        return provider
+
+
+class LanguageModelInline(admin.TabularInline):
+    model = LanguageModel
+    fields = ["name", "label", "hidden", "is_default", "added_by_hand"]
+    readonly_fields = ["added_by_hand"]
+    extra = 0
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderForm
+    list_display = ["name", "base_url", "enabled", "key_set", "model_count", "models_fetched", "models_error"]
+    readonly_fields = ["models_fetched", "models_error", "managed"]
+    inlines = [LanguageModelInline]
+    actions = ["refresh_model_list"]
+
+    @admin.display(boolean=True, description="API key set")
+    def key_set(self, provider: Provider) -> bool:
+        return bool(provider.api_key)
+
+    @admin.display(description="models")
+    def model_count(self, provider: Provider) -> int:
+        return provider.models.count()
+
+    @admin.action(description="Refresh the model list from GET /models")
+    def refresh_model_list(self, request, queryset) -> None:
+        for provider in queryset:
+            try:
+                added = refresh_models(provider)
+            except ProviderError as error:
+                self.message_user(request, f"{provider.name}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{provider.name}: {added} new model(s).", messages.SUCCESS)
+
+
+@admin.register(LanguageModel)
+class LanguageModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "label", "provider", "hidden", "is_default", "added_by_hand"]
+    list_filter = ["provider", "hidden", "is_default"]
+    list_editable = ["label", "hidden"]
+    search_fields = ["name", "label"]
+    list_select_related = ["provider"]
+    actions = ["make_default", "hide", "show"]
+
+    @admin.action(description="Make the selected model the default")
+    def make_default(self, request, queryset) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Pick exactly one model.", messages.ERROR)
+            return
+        set_default(queryset.get())
+
+    @admin.action(description="Hide from users")
+    def hide(self, request, queryset) -> None:
+        queryset.update(hidden=True, is_default=False)
+
+    @admin.action(description="Show to users")
+    def show(self, request, queryset) -> None:
+        queryset.update(hidden=False)
