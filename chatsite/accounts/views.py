@@ -34,9 +34,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         form = AuthenticationForm(request)
         error = "Too many failed logins. Wait a few minutes and try again."
         return render(request, "accounts/login.html", {"form": form, "error": error}, status=429)
-    response = auth_views.LoginView.as_view(template_name="accounts/login.html", extra_context={"error": None})(
-        request
-    )
+    response = auth_views.LoginView.as_view(template_name="accounts/login.html", extra_context={"error": None})(request)
     if request.method == "POST" and not request.user.is_authenticated:
         ratelimit.record_failure(address, username)
     return response

@@ -24,6 +24,13 @@ def _owned_conversation(user, code) -> tuple[str, bool]:
     return str(conversation.code), streaming
 
 
+@database_sync_to_async
+def _take_turn(action, *args) -> tuple[turns.Turn, list[dict]]:
+    """Run a turn (send, regenerate, edit) and build its frames, in the database thread."""
+    turn = action(*args)
+    return turn, _turn_frames(turn)
+
+
 def _turn_frames(turn: turns.Turn) -> list[dict]:
     conversation = str(turn.conversation.code)
     frames = []
@@ -95,19 +102,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._ask_snapshot(code)
 
     async def on_send(self, frame: dict) -> None:
-        turn = await database_sync_to_async(turns.send)(
-            self.user, frame.get("conversation"), frame.get("text"), frame.get("attachments") or [], frame.get("model")
+        await self._begin(
+            *await _take_turn(
+                turns.send,
+                self.user,
+                frame.get("conversation"),
+                frame.get("text"),
+                frame.get("attachments") or [],
+                frame.get("model"),
+            )
         )
-        await self._begin(turn)
 
     async def on_regenerate(self, frame: dict) -> None:
-        await self._begin(await database_sync_to_async(turns.regenerate)(self.user, frame.get("conversation")))
+        await self._begin(*await _take_turn(turns.regenerate, self.user, frame.get("conversation")))
 
     async def on_edit(self, frame: dict) -> None:
-        turn = await database_sync_to_async(turns.edit)(
-            self.user, frame.get("conversation"), frame.get("message"), frame.get("text")
+        await self._begin(
+            *await _take_turn(turns.edit, self.user, frame.get("conversation"), frame.get("message"), frame.get("text"))
         )
-        await self._begin(turn)
 
     async def on_stop(self, frame: dict) -> None:
         code, _ = await _owned_conversation(self.user, frame.get("conversation"))
@@ -128,12 +140,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "resync": on_resync,
     }
 
-    async def _begin(self, turn: turns.Turn) -> None:
+    async def _begin(self, turn: turns.Turn, events: list[dict]) -> None:
         code = str(turn.conversation.code)
         if self.subscribed != code:
             await self.on_subscribe({"conversation": code})
         group = group_for(code)
-        for event in _turn_frames(turn):
+        for event in events:
             await self.channel_layer.group_send(group, event)
         start_generation(code, turn.answer, turn.request)
 

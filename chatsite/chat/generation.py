@@ -8,6 +8,7 @@ frames are coalesced and the database is written on a timer (see streaming-desig
 import asyncio
 import logging
 import time
+import weakref
 from contextlib import suppress
 
 import httpx
@@ -30,18 +31,23 @@ HEARTBEAT_SECONDS = 10.0
 # A streaming row not touched for this long belongs to a process that is gone.
 STALE_SECONDS = 60.0
 
-_http_client: httpx.AsyncClient | None = None
+# Per event loop (a server has one; tests make one per test): an httpx client's pooled
+# connections belong to the loop that opened them.
+_http_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+_reapers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
 
 
 def http_client() -> httpx.AsyncClient:
     """One pooled client per process: no TLS handshake per answer."""
-    global _http_client
-    if _http_client is None:
-        _http_client = httpx.AsyncClient(
+    loop = asyncio.get_running_loop()
+    client = _http_clients.get(loop)
+    if client is None:
+        client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
             follow_redirects=False,
         )
-    return _http_client
+        _http_clients[loop] = client
+    return client
 
 
 def group_for(conversation_code) -> str:
@@ -231,7 +237,8 @@ class Generation:
     def _payload(self, streaming: bool = False) -> dict:
         payload = message_payload(self.answer, attachments=[])
         if streaming:
-            payload["text"] = "".join(self.parts)
+            # Exactly the text of deltas 1..seq: what is pending goes out as delta seq+1.
+            payload["text"] = "".join(self.parts[: len(self.parts) - len(self.pending)])
             payload["status"] = Message.Status.STREAMING
         return payload
 
@@ -269,14 +276,12 @@ async def reap_and_announce(older_than: float = STALE_SECONDS) -> int:
     return len(stale)
 
 
-_reaper: asyncio.Task | None = None
-
-
 def ensure_reaper() -> None:
     """Start this process's periodic reaper once (from the first socket that connects)."""
-    global _reaper
-    if _reaper is None or _reaper.done():
-        _reaper = asyncio.get_running_loop().create_task(_reap_forever())
+    loop = asyncio.get_running_loop()
+    task = _reapers.get(loop)
+    if task is None or task.done():
+        _reapers[loop] = loop.create_task(_reap_forever())
 
 
 async def _reap_forever() -> None:

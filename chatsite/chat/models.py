@@ -82,9 +82,7 @@ def attachment_path(instance: "Attachment", filename: str) -> str:
 class Attachment(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
-    message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
-    )
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
     file = models.FileField(upload_to=attachment_path)
     content_type = models.CharField(max_length=40)
     original_name = models.CharField(max_length=255, blank=True)

@@ -36,7 +36,12 @@ def _error(message: str, status: int = 400) -> JsonResponse:
 
 def _model_choices() -> list[dict]:
     return [
-        {"id": str(m.code), "label": m.display_name, "provider": m.provider.name, "is_demo": m.provider.managed == "local"}
+        {
+            "id": str(m.code),
+            "label": m.display_name,
+            "provider": m.provider.name,
+            "is_demo": m.provider.managed == "local",
+        }
         for m in LanguageModel.objects.usable()
     ]
 

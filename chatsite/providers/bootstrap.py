@@ -21,7 +21,12 @@ def configure_env_provider() -> Provider | None:
         return None
     provider, _ = Provider.objects.update_or_create(
         managed=ENV,
-        defaults={"name": "OPENAI_BASE_URL", "base_url": settings.OPENAI_BASE_URL, "api_key": settings.OPENAI_API_KEY, "enabled": True},
+        defaults={
+            "name": "OPENAI_BASE_URL",
+            "base_url": settings.OPENAI_BASE_URL,
+            "api_key": settings.OPENAI_API_KEY,
+            "enabled": True,
+        },
     )
     try:
         refresh_models(provider)
@@ -40,9 +45,10 @@ def needs_local_model() -> bool:
     return not Provider.objects.filter(enabled=True).exclude(managed=LOCAL).exists()
 
 
-def register_local_model(base_url: str, model_name: str, label: str) -> Provider:
+def register_local_model(base_url: str, api_key: str, model_name: str, label: str) -> Provider:
     provider, _ = Provider.objects.update_or_create(
-        managed=LOCAL, defaults={"name": "Local demo (llama.cpp)", "base_url": base_url, "api_key": "", "enabled": True}
+        managed=LOCAL,
+        defaults={"name": "Local demo (llama.cpp)", "base_url": base_url, "api_key": api_key, "enabled": True},
     )
     LanguageModel.objects.get_or_create(provider=provider, name=model_name, defaults={"label": label})
     ensure_default()

@@ -24,7 +24,11 @@ def refresh_models(provider: Provider) -> int:
     names = sorted({str(item.get("id")) for item in listed if isinstance(item, dict) and item.get("id")})
     with transaction.atomic():
         known = set(provider.models.values_list("name", flat=True))
-        new = [LanguageModel(provider=provider, name=name[:200], added_by_hand=False) for name in names if name not in known]
+        new = [
+            LanguageModel(provider=provider, name=name[:200], added_by_hand=False)
+            for name in names
+            if name not in known
+        ]
         LanguageModel.objects.bulk_create(new)
         provider.models_fetched = timezone.now()
         provider.models_error = ""

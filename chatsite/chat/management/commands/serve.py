@@ -29,7 +29,7 @@ class Command(BaseCommand):
             self.stdout.write("No provider is configured: starting the bundled SmolLM2 demo model…")
             local = localmodel.LocalModelServer(log_path=settings.DATA_DIR / "llama-server.log")
             base_url = local.start()
-            bootstrap.register_local_model(base_url, localmodel.MODEL_NAME, localmodel.LABEL)
+            bootstrap.register_local_model(base_url, local.api_key, localmodel.MODEL_NAME, localmodel.LABEL)
         else:
             bootstrap.disable_local_model()
             if bootstrap.needs_local_model():

@@ -1,0 +1,433 @@
+"""The one module that speaks Chat Completions: stream an answer, list models, explain failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from time import time
+from typing import Any
+
+import httpx
+
+from chatsite.providers.sse import SSEError, SSEParser
+
+__all__ = [
+    "Delta",
+    "Event",
+    "Finish",
+    "ProviderError",
+    "Usage",
+    "build_body",
+    "list_models",
+    "stream_chat",
+]
+
+ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error response read for its message
+MESSAGE_LIMIT = 300  # characters of a provider's own message shown to the user
+MODELS_BODY_LIMIT = 16 * 1024 * 1024  # a model list with descriptions can be large, not endless
+DRAIN_SECONDS = 1.0  # how long to wait for the end of the body after [DONE]
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """More answer text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts for the whole request, as reported by the provider."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The provider's finish_reason ("stop", "length", "content_filter", "tool_calls", ...)."""
+
+    reason: str
+
+
+Event = Delta | Usage | Finish
+
+
+class ProviderError(Exception):
+    """Any failure talking to a provider, with a message fit to show the user.
+
+    code is one of: auth, not_found, rate_limited, bad_request, server, connect, timeout,
+    dropped, malformed, upstream.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"ProviderError(code={self.code!r}, status={self.status!r}, message={self.message!r})"
+
+
+def build_body(
+    model: str,
+    messages: list[dict],
+    params: dict | None = None,
+    extra: dict | None = None,
+) -> dict:
+    """The JSON body of a streaming Chat Completions request.
+
+    params are the sampling parameters (temperature, max_tokens, ...); extra holds provider
+    extensions such as OfoxAI's "provider" routing object. Neither can change the model, the
+    messages or streaming, since the rest of the app depends on those.
+    """
+    body: dict[str, Any] = {
+        "model": model,  # untouched: vendor-prefixed ids like "openai/gpt-4o" must pass through
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    for more in (params, extra):
+        if more:
+            body.update(more)
+    body["model"] = model
+    body["messages"] = messages
+    body["stream"] = True
+    return body
+
+
+async def stream_chat(
+    base_url: str,
+    api_key: str,
+    body: dict,
+    *,
+    client: httpx.AsyncClient | None = None,
+    connect_timeout: float = 10.0,
+    idle_timeout: float = 60.0,
+) -> AsyncIterator[Event]:
+    """POST body to {base_url}/chat/completions and yield the answer as it streams.
+
+    Every failure is raised as ProviderError. idle_timeout bounds the silence between two
+    network reads, not the whole answer (reasoning models may think for minutes in total).
+    Close the generator to stop: `async with contextlib.aclosing(stream_chat(...)) as events`
+    closes the HTTP response at once, also when the consuming task is cancelled, so the
+    provider stops generating (and billing).
+    """
+    timeout = httpx.Timeout(connect=connect_timeout, read=idle_timeout, write=idle_timeout, pool=connect_timeout)
+    own_client = client is None
+    if client is None:
+        client = _new_client(timeout)
+    response: httpx.Response | None = None
+    chunks: AsyncIterator[bytes] | None = None
+    try:
+        response = await _send(client, "POST", base_url, "/chat/completions", api_key, timeout, body=body)
+        if not response.is_success:
+            raise await _http_error(response, api_key)
+
+        parser = SSEParser()
+        finished = False
+        chunks = response.aiter_bytes()
+        try:
+            async for data in chunks:
+                for payload in parser.feed(data):
+                    if payload == "[DONE]":
+                        await _read_to_end(chunks)
+                        return
+                    for event in _chunk_events(payload, api_key):
+                        if type(event) is Finish:
+                            finished = True
+                        yield event
+            for payload in parser.close():
+                if payload == "[DONE]":
+                    return
+                for event in _chunk_events(payload, api_key):
+                    if type(event) is Finish:
+                        finished = True
+                    yield event
+        except SSEError:
+            limit = parser.max_event_bytes
+            raise ProviderError("malformed", f"The provider sent an event larger than {_size(limit)}.") from None
+        except httpx.TimeoutException as exc:
+            raise _timeout_error(exc, idle_timeout) from exc
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            raise ProviderError(
+                "dropped", "The connection to the provider dropped before the answer was complete."
+            ) from exc
+
+        # Some servers end with the finish chunk and no [DONE]; that answer is complete.
+        if not finished:
+            raise ProviderError("dropped", "The provider ended the stream before the answer was complete.")
+    finally:
+        # Closing an unfinished response closes its connection, which tells the provider to
+        # stop. Errors while tidying up would only hide the reason we stopped.
+        with suppress(Exception):
+            if chunks is not None:
+                await chunks.aclose()  # type: ignore[attr-defined]
+            if response is not None:
+                await response.aclose()
+        if own_client:
+            with suppress(Exception):
+                await client.aclose()
+
+
+async def list_models(
+    base_url: str,
+    api_key: str,
+    *,
+    timeout: float = 15.0,  # noqa: ASYNC109 - httpx's per-step timeout, not a deadline
+) -> list[dict]:
+    """GET {base_url}/models and return its "data" list (each item has at least an "id")."""
+    timeouts = httpx.Timeout(timeout)
+    async with _new_client(timeouts) as client:
+        response = await _send(client, "GET", base_url, "/models", api_key, timeouts)
+        try:
+            if not response.is_success:
+                raise await _http_error(response, api_key)
+            try:
+                raw = await _read_bounded(response, MODELS_BODY_LIMIT)
+            except httpx.TimeoutException as exc:
+                raise _timeout_error(exc, timeout) from exc
+            except (httpx.HTTPError, httpx.StreamError) as exc:
+                raise ProviderError("dropped", "The connection to the provider dropped while listing models.") from exc
+        finally:
+            await response.aclose()
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        doc = None
+    # Most servers answer {"object": "list", "data": [...]}; a few answer the bare list.
+    items = doc.get("data") if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise ProviderError("malformed", "The provider's model list is not in the expected format.")
+    return [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+# Building an SSL context reads the CA bundle (~50 ms); a per-call client reuses this one.
+_ssl_context: ssl.SSLContext | None = None
+
+
+def _new_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = httpx.create_ssl_context()
+    return httpx.AsyncClient(timeout=timeout, verify=_ssl_context)
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    method: str,
+    base_url: str,
+    path: str,
+    api_key: str,
+    timeouts: httpx.Timeout,
+    body: dict | None = None,
+) -> httpx.Response:
+    headers = {
+        "Accept": "text/event-stream" if body is not None else "application/json",
+        # A compressing gateway may hold tokens back to fill its compression window.
+        "Accept-Encoding": "identity",
+    }
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    try:
+        request = client.build_request(
+            method, base_url.rstrip("/") + path, json=body, headers=headers, timeout=timeouts
+        )
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.") from exc
+    host = request.url.host
+    try:
+        return await client.send(request, stream=True)
+    except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise ProviderError("connect", f"Timed out connecting to the provider at {host}.") from exc
+    except httpx.TimeoutException as exc:
+        raise _timeout_error(exc, timeouts.read) from exc
+    except httpx.UnsupportedProtocol as exc:
+        raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.") from exc
+    except (httpx.ConnectError, httpx.ProxyError) as exc:
+        reason = _clean(str(exc), api_key)
+        detail = f": {reason}" if reason else "."
+        raise ProviderError("connect", f"Could not connect to the provider at {host}{detail}") from exc
+    except (httpx.HTTPError, httpx.StreamError) as exc:
+        # The server accepted the connection, then closed it without an answer.
+        raise ProviderError("dropped", f"The provider at {host} closed the connection without answering.") from exc
+
+
+def _timeout_error(exc: httpx.TimeoutException, seconds: float | None) -> ProviderError:
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return ProviderError("connect", "Timed out connecting to the provider.")
+    if isinstance(exc, httpx.WriteTimeout):
+        return ProviderError("timeout", "Timed out sending the request to the provider.")
+    if seconds is None:
+        return ProviderError("timeout", "The provider stopped sending; gave up waiting.")
+    return ProviderError("timeout", f"The provider sent nothing for {seconds:g} s; gave up waiting.")
+
+
+def _chunk_events(payload: str, api_key: str) -> list[Event]:
+    """The events in one streamed chunk (the hot path: one json.loads, a few dict lookups)."""
+    try:
+        chunk = json.loads(payload)
+    except ValueError:
+        raise ProviderError("malformed", "The provider sent a stream line that is not JSON.") from None
+    if type(chunk) is not dict:
+        raise ProviderError("malformed", "The provider sent a stream chunk that is not an object.")
+    if chunk.get("error"):
+        # After the headers went out with 200, a failure can only be reported in the stream.
+        message = _error_message(chunk, api_key)
+        text = "The provider reported an error during the answer"
+        raise ProviderError("upstream", f"{text}: {message}" if message else f"{text}.")
+
+    events: list[Event] = []
+    choices = chunk.get("choices")
+    if choices and type(choices) is list:
+        choice = choices[0]
+        if type(choice) is dict:
+            delta = choice.get("delta")
+            if delta and type(delta) is dict:
+                content = delta.get("content")
+                # Empty strings are noise (the first chunk often has role=assistant, content="").
+                if content and type(content) is str:
+                    events.append(Delta(content))
+            reason = choice.get("finish_reason")
+            if reason and type(reason) is str:
+                events.append(Finish(reason))
+    usage = chunk.get("usage")
+    # With include_usage every chunk carries "usage": null; the last one has the totals.
+    if usage and type(usage) is dict:
+        prompt = _int(usage.get("prompt_tokens"))
+        completion = _int(usage.get("completion_tokens"))
+        total = _int(usage.get("total_tokens")) or prompt + completion
+        events.append(Usage(prompt, completion, total))
+    return events
+
+
+def _int(value: object) -> int:
+    return value if type(value) is int else 0
+
+
+async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows [DONE] (normally just the end of the body) so that a shared client can
+    reuse the connection; an unfinished response would be closed instead."""
+    with suppress(TimeoutError, httpx.HTTPError, httpx.StreamError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in chunks:
+                pass
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    body = bytearray()
+    async for data in response.aiter_bytes():
+        body += data
+        if len(body) >= limit:
+            break
+    return bytes(body[:limit])
+
+
+async def _http_error(response: httpx.Response, api_key: str) -> ProviderError:
+    """A ProviderError for a non-2xx answer, quoting the provider's own message when it has one."""
+    status = response.status_code
+    try:
+        raw = await _read_bounded(response, ERROR_BODY_LIMIT)
+    except (httpx.HTTPError, httpx.StreamError):
+        raw = b""  # the status alone still says what went wrong
+    message = ""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        # Plain text is worth quoting; an HTML error page from a proxy is not.
+        if response.headers.get("content-type", "").startswith("text/plain"):
+            message = _clean(raw.decode("utf-8", "replace"), api_key)
+    else:
+        message = _error_message(doc, api_key)
+
+    retry_after = None
+    if status in (401, 403):
+        code, head = (
+            "auth",
+            ("The provider rejected the API key" if status == 401 else "The provider refused access with this API key"),
+        )
+    elif status == 404:
+        code, head = "not_found", "The provider does not know this model or endpoint"
+    elif status == 429:
+        code, head = "rate_limited", "Rate limited by the provider"
+        retry_after = _retry_after(response.headers)
+    elif 400 <= status < 500:
+        code, head = "bad_request", "The provider refused the request"
+    elif status >= 500:
+        code = "server"
+        head = "The provider had an internal error" if status == 500 else "The provider is unavailable or overloaded"
+    else:  # 1xx/3xx: httpx does not follow redirects for us, so the base URL is likely wrong
+        code, head = "bad_request", "The provider answered with a redirect; check the base URL"
+    text = f"{head} (HTTP {status})"
+    if retry_after is not None:
+        text += f"; retry after {retry_after:g} s"
+    text = f"{text}: {message}" if message else f"{text}."
+    return ProviderError(code, text, status=status, retry_after=retry_after)
+
+
+def _error_message(doc: object, api_key: str) -> str:
+    """The message in an OpenAI-style error document ({"error": {"message": ...}}), or ""."""
+    if not isinstance(doc, dict):
+        return ""
+    error = doc.get("error", doc)
+    if isinstance(error, str):
+        return _clean(error, api_key)
+    if isinstance(error, dict):
+        for key in ("message", "detail", "msg"):
+            if isinstance(error.get(key), str):
+                return _clean(error[key], api_key)
+    return ""
+
+
+def _clean(message: str, api_key: str) -> str:
+    """A provider's message made safe and short: no API key, one line, at most ~300 chars."""
+    if api_key:
+        # Some gateways echo the key they rejected back in the message.
+        message = message.replace(api_key, "[API key]")
+    message = " ".join(message.split())
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - 1].rstrip() + "…"
+    return message
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from Retry-After (seconds or an HTTP date), or retry-after-ms."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, round(parsedate_to_datetime(value).timestamp() - time()))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n / 1024:g} KiB"

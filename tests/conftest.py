@@ -1,0 +1,120 @@
+"""Shared fixtures: users alice, bob and charlie, the loopback upstream, and websocket clients
+that log in with a real session cookie."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.core.cache import cache
+from django.test import Client
+
+from chatsite.providers.models import LanguageModel, Provider
+from tests.upstream import Upstream
+
+ORIGIN = "http://127.0.0.1:8000"
+SECRET = "sk-test-secret-key-do-not-leak"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # The manifest is built by collectstatic; tests render templates without needing it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.STREAM_FLUSH_SECONDS = 0.05
+    settings.PROVIDER_IDLE_TIMEOUT = 5
+    cache.clear()  # login rate-limit counters
+    yield
+
+
+@pytest.fixture(scope="session")
+def _upstream_server():
+    with Upstream() as server:
+        yield server
+
+
+@pytest.fixture
+def upstream(_upstream_server):
+    _upstream_server.reset()
+    yield _upstream_server
+    _upstream_server.reset()
+
+
+@pytest.fixture
+def provider(db, upstream):
+    provider = Provider.objects.create(name="Loopback", base_url=upstream.base_url, api_key=SECRET)
+    LanguageModel.objects.create(provider=provider, name="test/model-a", is_default=True)
+    return provider
+
+
+@pytest.fixture
+def model(provider):
+    return provider.models.get(name="test/model-a")
+
+
+def make_user(django_user_model, name: str):
+    return django_user_model.objects.create_user(name, password=f"{name}-password-123")
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return make_user(django_user_model, "alice")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return make_user(django_user_model, "bob")
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    """Should have no access to Alice's stuff."""
+    return make_user(django_user_model, "charlie")
+
+
+def logged_in_client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def session_cookie(user) -> str:
+    return logged_in_client(user).cookies["sessionid"].value
+
+
+async def open_socket(user=None, *, origin: str = ORIGIN, host: str = "127.0.0.1:8000", cookie: str | None = None):
+    """A connected WebsocketCommunicator on the real ASGI application, logged in as `user`."""
+    from chatsite.asgi import application
+
+    headers = [(b"host", host.encode()), (b"origin", origin.encode())]
+    if cookie is None and user is not None:
+        cookie = await sync_to_async(session_cookie)(user)
+    if cookie:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    connected, code = await communicator.connect()
+    communicator.accepted = connected
+    communicator.close_code = code
+    return communicator
+
+
+async def frames_until(communicator, predicate, timeout: float = 5.0) -> list[dict]:
+    """Receive frames until one satisfies predicate; return all of them."""
+    frames = []
+    while True:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        frames.append(frame)
+        if predicate(frame):
+            return frames
+
+
+def is_done(frame: dict) -> bool:
+    return frame["type"] == "done"
+
+
+def answer_text(frames: list[dict]) -> str:
+    """The text a browser would show, built from the delta frames in seq order."""
+    deltas = [f for f in frames if f["type"] == "delta"]
+    assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
+    return "".join(d["text"] for d in deltas)

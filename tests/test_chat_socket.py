@@ -1,0 +1,309 @@
+"""The chat websocket end to end: the real ASGI app, a real session, the loopback upstream."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from chatsite.chat.generation import reap_stale
+from chatsite.chat.models import Conversation, Message
+from tests.conftest import SECRET, answer_text, frames_until, is_done, open_socket
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest.fixture
+def conversation(alice, model):
+    return Conversation.objects.create(owner=alice, model=model)
+
+
+async def start(socket, conversation, text="Hi there"):
+    code = str(conversation.code)
+    await socket.send_json_to({"type": "subscribe", "conversation": code})
+    await socket.send_json_to({"type": "send", "conversation": code, "text": text})
+    return code
+
+
+async def saved(message_id: str) -> Message:
+    return await Message.objects.aget(code=message_id)
+
+
+async def test_answer_streams_in_and_is_saved(alice, conversation, upstream):
+    socket = await open_socket(alice)
+    await start(socket, conversation, "Hi there")
+    frames = await frames_until(socket, is_done)
+
+    added = [f["message"] for f in frames if f["type"] == "message"]
+    assert [m["role"] for m in added] == ["user", "assistant"]
+    assert added[0]["text"] == "Hi there"
+    assert added[1]["status"] == "streaming"
+    assert answer_text(frames) == "Hello, world!"
+    done = frames[-1]["message"]
+    assert done["status"] == "complete"
+    assert done["text"] == "Hello, world!"
+    assert done["finish_reason"] == "stop"
+    assert done["completion_tokens"] == 4
+    assert done["first_token_ms"] is not None
+
+    row = await saved(done["id"])
+    assert (row.text, row.status, row.completion_tokens, row.model_name) == ("Hello, world!", "complete", 4, "test/model-a")
+    sent = upstream.requests[-1]
+    assert sent["json"]["model"] == "test/model-a"
+    assert sent["json"]["stream"] is True
+    assert sent["json"]["stream_options"] == {"include_usage": True}
+    assert sent["json"]["messages"] == [{"role": "user", "content": "Hi there"}]
+    assert sent["headers"]["authorization"] == f"Bearer {SECRET}"
+    assert all(SECRET not in str(f) for f in frames)
+    await socket.disconnect()
+
+
+async def test_conversation_gets_its_title_from_the_first_message(alice, conversation, upstream):
+    socket = await open_socket(alice)
+    await start(socket, conversation, "How do   I bake bread?")
+    frames = await frames_until(socket, is_done)
+    titles = [f["conversation"]["title"] for f in frames if f["type"] == "conversation"]
+    assert titles == ["How do I bake bread?"]
+    await socket.disconnect()
+
+
+async def test_history_and_system_prompt_are_sent_upstream(alice, conversation, upstream):
+    conversation.system_prompt = "Be brief."
+    conversation.parameters = {"temperature": 0.3}
+    await conversation.asave()
+    socket = await open_socket(alice)
+    await start(socket, conversation, "One")
+    await frames_until(socket, is_done)
+    await socket.send_json_to({"type": "send", "conversation": str(conversation.code), "text": "Two"})
+    await frames_until(socket, is_done)
+    body = upstream.requests[-1]["json"]
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "One"},
+        {"role": "assistant", "content": "Hello, world!"},
+        {"role": "user", "content": "Two"},
+    ]
+    assert body["temperature"] == 0.3
+    await socket.disconnect()
+
+
+async def test_second_tab_sees_the_same_stream(alice, conversation, upstream):
+    upstream.script(tokens=[f"t{i} " for i in range(20)], delay=0.01)
+    first = await open_socket(alice)
+    second = await open_socket(alice)
+    await second.send_json_to({"type": "subscribe", "conversation": str(conversation.code)})
+    await asyncio.sleep(0.05)
+    await start(first, conversation)
+    frames_first = await frames_until(first, is_done)
+    frames_second = await frames_until(second, is_done)
+    expected = "".join(f"t{i} " for i in range(20))
+    assert answer_text(frames_first) == expected
+    assert answer_text(frames_second) == expected
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_stop_keeps_partial_answer_and_closes_upstream(alice, conversation, upstream):
+    upstream.script(tokens=[f"w{i} " for i in range(200)], delay=0.02)
+    socket = await open_socket(alice)
+    code = await start(socket, conversation)
+    await frames_until(socket, lambda f: f["type"] == "delta" and f["seq"] >= 3)
+    await socket.send_json_to({"type": "stop", "conversation": code})
+    frames = await frames_until(socket, is_done, timeout=2)
+    done = frames[-1]["message"]
+    assert done["status"] == "stopped"
+    assert done["text"].startswith("w0 w1 w2 ")
+    assert len(done["text"].split()) < 200
+    assert await upstream.wait_disconnects_async(1, timeout=2), "the upstream request was not closed"
+    row = await saved(done["id"])
+    assert (row.status, row.text) == ("stopped", done["text"])
+    await socket.disconnect()
+
+
+async def test_closing_the_tab_does_not_stop_or_lose_the_answer(alice, conversation, upstream):
+    upstream.script(tokens=[f"x{i} " for i in range(30)], delay=0.01)
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, lambda f: f["type"] == "delta")
+    answer_id = next(f["message"]["id"] for f in frames if f["type"] == "message" and f["message"]["role"] == "assistant")
+    await socket.disconnect()
+    for _ in range(100):
+        row = await saved(answer_id)
+        if row.status != "streaming":
+            break
+        await asyncio.sleep(0.05)
+    assert row.status == "complete"
+    assert row.text == "".join(f"x{i} " for i in range(30))
+
+
+async def test_growing_answer_is_written_while_it_streams(alice, conversation, upstream):
+    upstream.script(tokens=[f"y{i} " for i in range(40)], delay=0.02)
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, lambda f: f["type"] == "delta" and f["seq"] >= 10)
+    answer_id = next(f["message"]["id"] for f in frames if f["type"] == "message" and f["message"]["role"] == "assistant")
+    await asyncio.sleep(0.15)  # a few flush ticks
+    row = await saved(answer_id)
+    assert row.status == "streaming"
+    assert row.text.startswith("y0 y1 y2 ")
+    await frames_until(socket, is_done)
+    await socket.disconnect()
+
+
+async def test_reload_mid_answer_shows_text_so_far_then_the_rest(alice, conversation, upstream):
+    tokens = [f"z{i} " for i in range(40)]
+    upstream.script(tokens=tokens, delay=0.015)
+    socket = await open_socket(alice)
+    code = await start(socket, conversation)
+    await frames_until(socket, lambda f: f["type"] == "delta" and f["seq"] >= 5)
+    await socket.disconnect()  # the tab reloads
+
+    reloaded = await open_socket(alice)
+    await reloaded.send_json_to({"type": "subscribe", "conversation": code})
+    frames = await frames_until(reloaded, is_done)
+    snapshot = next(f for f in frames if f["type"] == "snapshot")
+    assert snapshot["message"]["text"].startswith("z0 z1 z2 z3 ")
+    text, seq = snapshot["message"]["text"], snapshot["seq"]
+    for frame in frames:
+        if frame["type"] == "delta" and frame["seq"] > seq:
+            assert frame["seq"] == seq + 1, "a gap after the snapshot"
+            text, seq = text + frame["text"], frame["seq"]
+    assert text == "".join(tokens) == frames[-1]["message"]["text"]
+    await reloaded.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("script", "status", "words"),
+    [
+        ({"status": 401}, "error", "API key"),
+        ({"status": 404}, "error", "404"),
+        ({"status": 429, "retry_after": 20}, "error", "20"),
+        ({"status": 500}, "error", "500"),
+        ({"drop_after": 2}, "error", "dropped"),
+        ({"malformed_after": 2}, "error", ""),
+        ({"error_event_after": 2}, "error", ""),
+        ({"finish_reason": None, "done": False}, "error", ""),
+    ],
+)
+async def test_provider_failures_are_told_and_partial_text_kept(alice, conversation, upstream, script, status, words):
+    upstream.script(tokens=["Part", "ial", " more", " text"], **script)
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, is_done)
+    done = frames[-1]["message"]
+    assert done["status"] == status
+    assert done["error"]
+    assert words.lower() in done["error"].lower()
+    assert SECRET not in done["error"]
+    if script.get("drop_after") or script.get("malformed_after") or script.get("error_event_after"):
+        assert done["text"] == "Partial"
+    row = await saved(done["id"])
+    assert (row.status, row.text, row.error) == (done["status"], done["text"], done["error"])
+    await socket.disconnect()
+
+
+async def test_hanging_provider_times_out_with_a_clear_error(alice, conversation, upstream, settings):
+    settings.PROVIDER_IDLE_TIMEOUT = 0.3
+    upstream.script(hang=True)
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, is_done)
+    done = frames[-1]["message"]
+    assert done["status"] == "error"
+    assert "sent nothing for 0.3 s" in done["error"]
+    await socket.disconnect()
+
+
+async def test_unreachable_provider_is_an_error_not_a_hang(alice, conversation, provider):
+    provider.base_url = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
+    await provider.asave()
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, is_done)
+    assert frames[-1]["message"]["status"] == "error"
+    assert frames[-1]["message"]["error"]
+    await socket.disconnect()
+
+
+async def test_huge_chunk_arrives_whole(alice, conversation, upstream):
+    upstream.script(tokens=["a"], huge_chunk=200_000)
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, is_done)
+    assert frames[-1]["message"]["status"] == "complete"
+    assert len(frames[-1]["message"]["text"]) == 200_001
+    await socket.disconnect()
+
+
+async def test_second_send_while_streaming_is_refused(alice, conversation, upstream):
+    upstream.script(tokens=["slow "] * 30, delay=0.02)
+    socket = await open_socket(alice)
+    code = await start(socket, conversation)
+    await frames_until(socket, lambda f: f["type"] == "delta")
+    await socket.send_json_to({"type": "send", "conversation": code, "text": "again"})
+    frames = await frames_until(socket, lambda f: f["type"] == "error")
+    assert "still streaming" in frames[-1]["error"]
+    await frames_until(socket, is_done)
+    await socket.disconnect()
+
+
+async def test_regenerate_replaces_the_last_answer(alice, conversation, upstream):
+    socket = await open_socket(alice)
+    code = await start(socket, conversation, "Question")
+    first = (await frames_until(socket, is_done))[-1]["message"]
+    upstream.script(tokens=["Another", " answer"])
+    await socket.send_json_to({"type": "regenerate", "conversation": code})
+    frames = await frames_until(socket, is_done)
+    truncated = next(f for f in frames if f["type"] == "truncated")
+    question = await Message.objects.aget(conversation=conversation, role="user")
+    assert truncated["after"] == str(question.code)
+    assert frames[-1]["message"]["text"] == "Another answer"
+    assert not await Message.objects.filter(code=first["id"]).aexists()
+    assert [m.text async for m in Message.objects.filter(conversation=conversation)] == ["Question", "Another answer"]
+    await socket.disconnect()
+
+
+async def test_edit_resends_and_drops_later_messages(alice, conversation, upstream):
+    socket = await open_socket(alice)
+    code = await start(socket, conversation, "First question")
+    await frames_until(socket, is_done)
+    await socket.send_json_to({"type": "send", "conversation": code, "text": "Second question"})
+    await frames_until(socket, is_done)
+    first = await Message.objects.aget(conversation=conversation, text="First question")
+    upstream.script(tokens=["Edited", " answer"])
+    await socket.send_json_to({"type": "edit", "conversation": code, "message": str(first.code), "text": "Better question"})
+    frames = await frames_until(socket, is_done)
+    assert frames[-1]["message"]["text"] == "Edited answer"
+    texts = [m.text async for m in Message.objects.filter(conversation=conversation)]
+    assert texts == ["Better question", "Edited answer"]
+    assert upstream.requests[-1]["json"]["messages"] == [{"role": "user", "content": "Better question"}]
+    await socket.disconnect()
+
+
+async def test_answers_left_streaming_by_a_dead_process_are_marked_interrupted(alice, conversation):
+    orphan = await Message.objects.acreate(
+        conversation=conversation, role="assistant", status="streaming", text="half an ans"
+    )
+    reaped = await sync_to_async(reap_stale)(0)
+    assert [m.pk for m in reaped] == [orphan.pk]
+    row = await Message.objects.aget(pk=orphan.pk)
+    assert row.status == "interrupted"
+    assert row.text == "half an ans"
+    assert row.error
+
+
+async def test_oversized_frame_closes_the_socket(alice, conversation, settings):
+    socket = await open_socket(alice)
+    await socket.send_to(text_data='{"type": "send", "text": "' + "x" * (settings.CHAT_MAX_FRAME_BYTES + 1) + '"}')
+    output = await socket.receive_output(timeout=2)
+    assert output == {"type": "websocket.close", "code": 1009}
+
+
+async def test_malformed_frames_get_an_error_and_the_socket_stays(alice, conversation, upstream):
+    socket = await open_socket(alice)
+    for raw in ["not json", "[1, 2]", '{"type": "launch-missiles"}']:
+        await socket.send_to(text_data=raw)
+        frame = await socket.receive_json_from(timeout=2)
+        assert frame["type"] == "error"
+    await start(socket, conversation)
+    assert (await frames_until(socket, is_done))[-1]["message"]["status"] == "complete"
+    await socket.disconnect()
