@@ -49,7 +49,9 @@ def reencode(data: bytes) -> tuple[bytes, str, int, int]:
             image.load()
     except ImageRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected(f"The image has too many pixels (the limit is {settings.CHAT_MAX_IMAGE_PIXELS:,}).") from None
+    except UnidentifiedImageError:
         raise ImageRejected("That file is not an image chatsite can read (PNG, JPEG, GIF or WebP).", 415) from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise ImageRejected("The image is damaged or truncated.", 415) from None

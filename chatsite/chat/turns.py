@@ -8,6 +8,7 @@ for the user.
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from chatsite.chat.models import Attachment, Conversation, Message
@@ -52,7 +53,7 @@ def get_conversation(user, code, *, lock: bool = False) -> Conversation:
         queryset = queryset.select_for_update()
     try:
         return queryset.get(code=code)
-    except (Conversation.DoesNotExist, ValueError, TypeError):
+    except (Conversation.DoesNotExist, ValidationError, ValueError, TypeError):
         # A malformed id answers exactly like another user's id.
         raise ChatError(NOT_FOUND) from None
 
@@ -65,7 +66,7 @@ def default_model() -> LanguageModel | None:
 def pick_model(code) -> LanguageModel:
     try:
         return LanguageModel.objects.usable().get(code=code)
-    except (LanguageModel.DoesNotExist, ValueError, TypeError):
+    except (LanguageModel.DoesNotExist, ValidationError, ValueError, TypeError):
         raise ChatError("That model is not available.") from None
 
 
@@ -125,7 +126,7 @@ def send(user, conversation_code, text, attachment_codes=(), model_code=None) ->
                 attachments = list(
                     Attachment.objects.filter(owner=user, message__isnull=True, code__in=list(attachment_codes))
                 )
-            except Exception:  # malformed UUIDs
+            except (ValidationError, ValueError, TypeError):  # malformed ids
                 attachments = []
             if len(attachments) != len(set(map(str, attachment_codes))):
                 raise ChatError("An attached image was not found; attach it again.")
@@ -159,7 +160,7 @@ def edit(user, conversation_code, message_code, text) -> Turn:
         _refuse_if_streaming(conversation)
         try:
             question = conversation.messages.get(code=message_code, role=Message.Role.USER)
-        except (Message.DoesNotExist, ValueError, TypeError):
+        except (Message.DoesNotExist, ValidationError, ValueError, TypeError):
             raise ChatError("Message not found.") from None
         conversation.messages.filter(pk__gt=question.pk).delete()
         question.text = text

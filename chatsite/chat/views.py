@@ -3,6 +3,7 @@
 import json
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
@@ -160,7 +161,7 @@ def upload(request: HttpRequest) -> JsonResponse:
 def attachment(request: HttpRequest, code) -> FileResponse:
     try:
         item = Attachment.objects.get(code=code, owner=request.user)
-    except (Attachment.DoesNotExist, ValueError):
+    except (Attachment.DoesNotExist, ValidationError, ValueError):
         raise Http404("Attachment not found.") from None
     response = FileResponse(item.file.open("rb"), content_type=item.content_type)
     # Only our re-encoded raster types are ever stored; never HTML or SVG, never sniffed.
