@@ -23,6 +23,8 @@ def _isolated(settings, tmp_path):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.STREAM_FLUSH_SECONDS = 0.05
+    # Hashing is not under test here, and PBKDF2 would make every login take a quarter second.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.PROVIDER_IDLE_TIMEOUT = 5
     cache.clear()  # login rate-limit counters
     yield

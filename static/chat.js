@@ -1,0 +1,572 @@
+// The chat page: shows one conversation, streams answers over the websocket described in
+// docs/websocket.md, and drives the sidebar, the model picker and the composer.
+import { renderMarkdown, copyText } from './js/markdown.js';
+import { postJSON, ReconnectingSocket } from './js/net.js';
+import { AttachmentTray, acceptDroppedAndPastedImages } from './js/attachments.js';
+
+const config = JSON.parse(document.getElementById('chat-config').textContent);
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
+const $ = (id) => document.getElementById(id);
+const els = {
+  list: $('conversation-list'),
+  title: $('conversation-title'),
+  select: $('model-select'),
+  banner: $('error-banner'),
+  connection: $('connection-status'),
+  scroller: $('messages'),
+  empty: $('empty-state'),
+  composer: $('composer'),
+  input: $('composer-input'),
+  send: $('send-button'),
+  stop: $('stop-button'),
+  attach: $('attach-input'),
+};
+
+const state = {
+  conversation: config.conversation, // {id, title, model, updated} or null for a new chat
+  messages: new Map(), // id → {id, role, text, seq, status, data, el, body, editing}
+  dirty: new Set(), // messages whose body waits for the next animation frame
+  frame: 0,
+  resyncAsked: false,
+  sending: false,
+  pending: null, // the last `send`, kept until its user message comes back, to restore on refusal
+  heardSinceOpen: false,
+};
+
+// URLs come from Django's reversed templates with a zero UUID (see chat.html).
+const urlFor = (kind, id) => els.list.dataset[`${kind}Url`].replace(ZERO_UUID, id);
+const isStreaming = () => [...state.messages.values()].some((m) => m.status === 'streaming');
+
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === 'class') el.className = value;
+    else if (key === 'text') el.textContent = value;
+    else if (value !== null && value !== undefined && value !== false) el.setAttribute(key, value === true ? '' : value);
+  }
+  el.append(...children);
+  return el;
+}
+
+/* ---------- errors and connection ---------- */
+
+function showError(text) {
+  els.banner.querySelector('.error-text').textContent = text;
+  els.banner.hidden = false;
+}
+const hideError = () => {
+  els.banner.hidden = true;
+};
+els.banner.querySelector('.error-close').addEventListener('click', hideError);
+
+/* ---------- messages ---------- */
+
+const isPinned = () => {
+  const s = els.scroller;
+  return s.scrollHeight - s.scrollTop - s.clientHeight < 48;
+};
+const scrollToBottom = () => {
+  els.scroller.scrollTop = els.scroller.scrollHeight;
+};
+// Follow new text only when the reader was already at the bottom, not while they read back.
+function keepPinned(change) {
+  const pinned = isPinned();
+  change();
+  if (pinned) scrollToBottom();
+}
+
+function statusLabel(d) {
+  if (d.status === 'stopped') return 'Stopped';
+  if (d.status === 'error') return `Error: ${d.error || 'the answer failed'}`;
+  if (d.status === 'interrupted') return 'Interrupted — the server stopped while answering';
+  if (d.status === 'complete' && d.finish_reason === 'length') return 'Cut off (length)';
+  if (d.status === 'complete' && d.finish_reason === 'content_filter') return 'Cut off (content filter)';
+  return '';
+}
+
+const seconds = (ms) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+function renderMeta(m) {
+  const d = m.data;
+  const parts = [];
+  // A message names its model as sent upstream (not a picker id): it may since be renamed or gone.
+  if (d.model) parts.push(h('span', { class: 'meta-model', text: d.model }));
+  const status = m.status === 'streaming' ? '' : statusLabel(d);
+  if (status) parts.push(h('span', { class: 'meta-status', text: status }));
+  if (m.status !== 'streaming') {
+    if (d.prompt_tokens != null || d.completion_tokens != null) {
+      const usage = `${d.prompt_tokens ?? '?'} prompt + ${d.completion_tokens ?? '?'} completion tokens`;
+      parts.push(h('span', { class: 'meta-usage', text: usage }));
+    }
+    const timing = [];
+    if (d.first_token_ms != null) timing.push(`first token ${seconds(d.first_token_ms)}`);
+    if (d.duration_ms != null) timing.push(`total ${seconds(d.duration_ms)}`);
+    if (timing.length) parts.push(h('span', { class: 'meta-timing', text: timing.join(', ') }));
+  }
+  m.el.querySelector('.message-meta').replaceChildren(...parts);
+}
+
+function renderBody(m) {
+  if (m.editing) return;
+  if (m.role === 'assistant') m.body.replaceChildren(renderMarkdown(m.text));
+  else m.body.textContent = m.text;
+}
+
+function renderAttachments(m) {
+  const box = m.el.querySelector('.message-attachments');
+  if (!box) return;
+  const thumbs = (m.data.attachments || [])
+    // Attachment URLs are our own; refuse anything that would leave the site.
+    .filter((a) => new URL(a.url, location.href).origin === location.origin)
+    .map((a) =>
+      h('a', { href: a.url, target: '_blank', rel: 'noopener' },
+        h('img', { class: 'attachment-thumb', src: a.url, alt: a.name || 'Attached image', width: a.width, height: a.height, loading: 'lazy' })),
+    );
+  box.replaceChildren(...thumbs);
+  box.hidden = thumbs.length === 0;
+}
+
+// Everything about a message except the streaming text hot path.
+function renderMessage(m) {
+  const el = m.el;
+  el.dataset.status = m.status;
+  el.className = `message message--${m.role} msg--${m.status}`;
+  if (statusLabel(m.data).startsWith('Cut off')) el.classList.add('msg--length');
+  state.dirty.delete(m);
+  renderBody(m);
+  if (m.role === 'assistant') renderMeta(m);
+  else renderAttachments(m);
+}
+
+function buildMessage(m) {
+  const actions = m.role === 'user'
+    ? [h('button', { type: 'button', class: 'edit-button', text: 'Edit' })]
+    : [h('button', { type: 'button', class: 'copy-message', text: 'Copy' }),
+      h('button', { type: 'button', class: 'regenerate-button', text: 'Regenerate' })];
+  m.body = h('div', { class: 'message-body' });
+  m.el = h('article', { 'data-message-id': m.id, 'data-role': m.role },
+    m.body,
+    m.role === 'user' ? h('div', { class: 'message-attachments' }) : '',
+    h('div', { class: 'message-footer' }, h('div', { class: 'message-meta' }), h('div', { class: 'message-actions' }, ...actions)));
+}
+
+// Add a message, or bring an existing one up to date from a full message object.
+function upsertMessage(data, seq = 0) {
+  let m = state.messages.get(data.id);
+  if (!m) {
+    m = { id: data.id, role: data.role, seq, editing: false };
+    buildMessage(m);
+    state.messages.set(m.id, m);
+    els.scroller.append(m.el);
+  }
+  m.data = data;
+  m.status = data.status;
+  m.text = data.text || '';
+  renderMessage(m);
+  return m;
+}
+
+// The hot path: deltas only mark the message; its body is rendered once per frame.
+function scheduleBody(m) {
+  state.dirty.add(m);
+  if (state.frame) return;
+  state.frame = requestAnimationFrame(() => {
+    state.frame = 0;
+    keepPinned(() => {
+      for (const m of state.dirty) renderBody(m);
+      state.dirty.clear();
+    });
+  });
+}
+
+function removeMessagesAfter(afterId) {
+  const all = [...state.messages.values()];
+  const start = afterId === null ? 0 : all.findIndex((m) => m.id === afterId) + 1;
+  if (start === 0 && afterId !== null) return; // unknown id: nothing we can safely drop
+  for (const m of all.slice(start)) {
+    m.el.remove();
+    state.messages.delete(m.id);
+    state.dirty.delete(m);
+  }
+}
+
+// Buttons and composer state that depend on whether an answer is streaming.
+function updateControls() {
+  const streaming = isStreaming();
+  els.send.hidden = streaming;
+  els.stop.hidden = !streaming;
+  els.send.disabled = state.sending || tray.uploading;
+  const all = [...state.messages.values()];
+  const lastAssistant = all.filter((m) => m.role === 'assistant').pop();
+  for (const m of all) {
+    const regen = m.el.querySelector('.regenerate-button');
+    if (regen) regen.hidden = streaming || m !== lastAssistant;
+    const copy = m.el.querySelector('.copy-message');
+    if (copy) copy.hidden = m.status === 'streaming' || !m.text;
+    const edit = m.el.querySelector('.edit-button');
+    if (edit) edit.hidden = streaming || m.editing;
+  }
+  els.empty.hidden = all.length > 0;
+}
+
+function startEdit(m) {
+  m.editing = true;
+  const area = h('textarea', { class: 'edit-input', rows: 3, 'aria-label': 'Edit message' });
+  area.value = m.text;
+  const cancel = h('button', { type: 'button', class: 'edit-cancel', text: 'Cancel' });
+  const save = h('button', { type: 'button', class: 'edit-save primary', text: 'Save' });
+  const box = h('div', { class: 'message-edit' }, area, h('div', { class: 'edit-actions' }, cancel, save));
+  const finish = () => {
+    m.editing = false;
+    box.remove();
+    m.body.hidden = false;
+    renderBody(m);
+    updateControls();
+  };
+  const submit = () => {
+    const text = area.value.trim();
+    if (!text || text === m.text) return finish();
+    if (!sendFrame({ type: 'edit', conversation: state.conversation.id, message: m.id, text })) return;
+    // The server keeps the message id and answers again; show the new text right away.
+    m.text = text;
+    m.data = { ...m.data, text };
+    finish();
+  };
+  cancel.addEventListener('click', finish);
+  save.addEventListener('click', submit);
+  area.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') finish();
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) submit();
+  });
+  m.body.hidden = true;
+  m.body.after(box);
+  updateControls();
+  area.focus();
+}
+
+els.scroller.addEventListener('click', async (e) => {
+  const button = e.target.closest('button');
+  const el = e.target.closest('.message');
+  if (!button || !el) return;
+  const m = state.messages.get(el.dataset.messageId);
+  if (button.classList.contains('copy-code')) {
+    const code = button.closest('.code-block').querySelector('code');
+    flash(button, (await copyText(code.textContent)) ? 'Copied' : 'Copy failed');
+  } else if (button.classList.contains('copy-message')) {
+    flash(button, (await copyText(m.text)) ? 'Copied' : 'Copy failed');
+  } else if (button.classList.contains('regenerate-button')) {
+    sendFrame({ type: 'regenerate', conversation: state.conversation.id });
+  } else if (button.classList.contains('edit-button')) {
+    startEdit(m);
+  }
+});
+
+function flash(button, text) {
+  const original = button.textContent;
+  button.textContent = text;
+  setTimeout(() => {
+    button.textContent = original;
+  }, 1500);
+}
+
+/* ---------- server frames ---------- */
+
+function sendFrame(frame) {
+  if (socket.send(frame)) return true;
+  showError('Not connected to the server. Reconnecting…');
+  return false;
+}
+
+function askResync() {
+  if (state.resyncAsked) return; // one request per gap, not one per late delta
+  state.resyncAsked = true;
+  socket.send({ type: 'resync', conversation: state.conversation.id });
+}
+
+function onDelta(f) {
+  const m = state.messages.get(f.message);
+  if (!m) return askResync(); // we missed its `message` frame; the snapshot will add it
+  if (m.status !== 'streaming' || f.seq <= m.seq) return;
+  if (f.seq !== m.seq + 1) return askResync();
+  m.seq = f.seq;
+  m.text += f.text;
+  scheduleBody(m);
+}
+
+function onSnapshot(f) {
+  state.resyncAsked = false;
+  const m = state.messages.get(f.message.id);
+  if (m && f.seq < m.seq) return;
+  keepPinned(() => {
+    upsertMessage(f.message).seq = f.seq;
+  });
+}
+
+function onMessage(data) {
+  // A repeated `message` frame for an answer already streaming must not wipe its text.
+  if (state.messages.get(data.id)?.status === 'streaming' && data.status === 'streaming') return;
+  const ours = data.role === 'user' && state.pending;
+  if (ours) {
+    AttachmentTray.release(state.pending.items);
+    state.pending = null;
+  }
+  keepPinned(() => upsertMessage(data));
+  if (ours) scrollToBottom();
+}
+
+function onFrame(f) {
+  if (f.type === 'error') return onErrorFrame(f);
+  if (f.type === 'conversation') return updateConversation(f.conversation);
+  if (!state.conversation || f.conversation !== state.conversation.id) return;
+  if (['delta', 'snapshot', 'done'].includes(f.type)) state.heardSinceOpen = true;
+  if (f.type === 'message') onMessage(f.message);
+  else if (f.type === 'delta') onDelta(f);
+  else if (f.type === 'snapshot') onSnapshot(f);
+  else if (f.type === 'done') {
+    state.resyncAsked = false;
+    keepPinned(() => upsertMessage(f.message)); // carries the final full text
+  } else if (f.type === 'truncated') removeMessagesAfter(f.after);
+  updateControls();
+}
+
+function onErrorFrame(f) {
+  showError(f.error || 'The server refused that.');
+  restorePending();
+  state.resyncAsked = false;
+}
+
+// Put a refused message back into the composer, unless the user has started a new one.
+function restorePending() {
+  if (!state.pending) return;
+  const { text, items } = state.pending;
+  state.pending = null;
+  if (els.input.value.trim() || !tray.isEmpty) return AttachmentTray.release(items);
+  els.input.value = text;
+  autosize();
+  tray.restore(items);
+}
+
+function onOpen(reconnected) {
+  els.connection.hidden = true;
+  state.resyncAsked = false;
+  state.heardSinceOpen = false;
+  if (!state.conversation) return;
+  socket.send({ type: 'subscribe', conversation: state.conversation.id });
+  // The server answers a subscribe with a snapshot only while an answer streams. If we
+  // still show one streaming after a drop and hear nothing, it ended while we were away.
+  if (reconnected && isStreaming()) {
+    setTimeout(() => {
+      if (state.heardSinceOpen || !isStreaming() || !socket.isOpen) return;
+      if (!els.input.value.trim() && tray.isEmpty) location.reload();
+      else showError('The answer ended while the connection was down. Reload the page to see it.');
+    }, 5000);
+  }
+}
+
+function onClose(code) {
+  els.connection.hidden = false;
+  if (code === 1009) showError('That message is too large to send.');
+  restorePending();
+}
+
+/* ---------- conversations: sidebar, header, model ---------- */
+
+const itemFor = (id) => els.list.querySelector(`.conversation-item[data-conversation-id="${CSS.escape(id)}"]`);
+
+function decorateItem(li) {
+  li.append(
+    h('span', { class: 'conversation-actions' },
+      h('button', { type: 'button', class: 'rename-button', 'data-action': 'rename', text: 'Rename', 'aria-label': 'Rename conversation' }),
+      h('button', { type: 'button', class: 'delete-button', 'data-action': 'delete', text: 'Delete', 'aria-label': 'Delete conversation' })),
+  );
+}
+
+function addSidebarItem(conv) {
+  const link = h('a', { class: 'conversation-link', href: urlFor('conversation', conv.id) },
+    h('span', { class: 'conversation-title', text: conv.title || 'New chat' }));
+  const li = h('li', { class: 'conversation-item', 'data-conversation-id': conv.id }, link);
+  decorateItem(li);
+  els.list.prepend(li);
+  return li;
+}
+
+function markCurrent(li) {
+  for (const other of els.list.querySelectorAll('.conversation-item.is-current')) {
+    other.classList.remove('is-current');
+    other.querySelector('a').removeAttribute('aria-current');
+  }
+  li.classList.add('is-current');
+  li.querySelector('a').setAttribute('aria-current', 'page');
+}
+
+function showTitle() {
+  const title = state.conversation?.title || 'New chat';
+  els.title.textContent = title;
+  document.title = `${title} · chatsite`;
+}
+
+function updateConversation(conv) {
+  const li = itemFor(conv.id);
+  if (li) li.querySelector('.conversation-title').textContent = conv.title || 'New chat';
+  if (state.conversation?.id !== conv.id) return;
+  state.conversation = { ...state.conversation, ...conv };
+  showTitle();
+  if (conv.model && conv.model !== els.select.value) selectModel(conv.model);
+}
+
+els.list.addEventListener('click', async (e) => {
+  const button = e.target.closest('button[data-action]');
+  if (!button) return;
+  const li = button.closest('.conversation-item');
+  const id = li.dataset.conversationId;
+  const current = li.querySelector('.conversation-title').textContent;
+  try {
+    if (button.dataset.action === 'rename') {
+      const title = prompt('Rename conversation', current);
+      if (title === null || !title.trim() || title.trim() === current) return;
+      updateConversation(await postJSON(urlFor('rename', id), { title: title.trim() }));
+    } else {
+      if (!confirm(`Delete “${current}”? This cannot be undone.`)) return;
+      await postJSON(urlFor('delete', id), {});
+      if (state.conversation?.id === id) {
+        location.href = els.list.dataset.indexUrl;
+        return;
+      }
+      li.remove();
+    }
+  } catch (err) {
+    showError(err.message);
+  }
+});
+
+function selectModel(id) {
+  if (!id) return;
+  if (![...els.select.options].some((o) => o.value === id)) {
+    // The conversation's model was hidden or disabled since; say so instead of showing another.
+    els.select.prepend(h('option', { value: id, disabled: true, text: `${id} (unavailable)` }));
+  }
+  els.select.value = id;
+  els.select.dataset.current = id;
+}
+
+function fillModels() {
+  const groups = new Map();
+  for (const model of config.models) {
+    if (!groups.has(model.provider)) groups.set(model.provider, h('optgroup', { label: model.provider }));
+    groups.get(model.provider).append(h('option', { value: model.id, text: model.label }));
+  }
+  els.select.replaceChildren(...groups.values());
+  if (!config.models.length) {
+    els.select.append(h('option', { value: '', text: 'No models available' }));
+    els.select.disabled = true;
+  }
+  selectModel(state.conversation?.model || config.default_model);
+}
+
+els.select.addEventListener('change', async () => {
+  const model = els.select.value;
+  if (!state.conversation) return; // a new chat uses it when it is created
+  try {
+    updateConversation(await postJSON(urlFor('model', state.conversation.id), { model }));
+    els.select.dataset.current = model;
+  } catch (err) {
+    els.select.value = els.select.dataset.current || '';
+    showError(err.message);
+  }
+});
+
+/* ---------- composer ---------- */
+
+function autosize() {
+  els.input.style.height = 'auto';
+  els.input.style.height = `${Math.min(els.input.scrollHeight, window.innerHeight * 0.4)}px`;
+}
+
+// A new chat exists only once its first message is sent: create it, then subscribe.
+async function createConversation() {
+  const conv = await postJSON(config.create_url, { model: els.select.value || null });
+  state.conversation = conv;
+  history.replaceState(null, '', urlFor('conversation', conv.id));
+  markCurrent(addSidebarItem(conv));
+  showTitle();
+  socket.send({ type: 'subscribe', conversation: conv.id });
+}
+
+async function send() {
+  const text = els.input.value.trim();
+  if (state.sending || isStreaming()) return;
+  if (tray.uploading) return showError('Wait for the images to finish uploading.');
+  const attachments = tray.readyIds;
+  if (!text && !attachments.length) return;
+  if (!socket.isOpen) return showError('Not connected to the server. Reconnecting…');
+  state.sending = true;
+  updateControls();
+  try {
+    if (!state.conversation) await createConversation();
+    if (!sendFrame({ type: 'send', conversation: state.conversation.id, text, attachments })) return;
+    state.pending = { text: els.input.value, items: tray.take() };
+    els.input.value = '';
+    autosize();
+    hideError();
+    const li = itemFor(state.conversation.id);
+    if (li) els.list.prepend(li); // most recently used first, as the server orders them
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    state.sending = false;
+    updateControls();
+  }
+}
+
+els.composer.addEventListener('submit', (e) => {
+  e.preventDefault();
+  send();
+});
+els.input.addEventListener('keydown', (e) => {
+  // isComposing: Enter also confirms an IME composition (Japanese, Chinese…).
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    send();
+  }
+});
+els.input.addEventListener('input', autosize);
+els.stop.addEventListener('click', () => sendFrame({ type: 'stop', conversation: state.conversation.id }));
+$('attach-button').addEventListener('click', () => els.attach.click());
+els.attach.addEventListener('change', () => {
+  tray.add([...els.attach.files]);
+  els.attach.value = ''; // so picking the same file again fires `change`
+});
+
+/* ---------- mobile sidebar ---------- */
+
+const toggle = $('sidebar-toggle');
+function setSidebar(open) {
+  document.body.classList.toggle('sidebar-open', open);
+  toggle.setAttribute('aria-expanded', String(open));
+}
+toggle.addEventListener('click', () => setSidebar(!document.body.classList.contains('sidebar-open')));
+$('sidebar-backdrop').addEventListener('click', () => setSidebar(false));
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') setSidebar(false);
+});
+
+/* ---------- start ---------- */
+
+const tray = new AttachmentTray($('attachment-tray'), {
+  uploadUrl: config.upload_url,
+  maxBytes: config.max_upload_bytes,
+  types: config.allowed_image_types,
+  onChange: () => updateControls(),
+});
+acceptDroppedAndPastedImages((files) => tray.add(files));
+
+for (const li of els.list.querySelectorAll('.conversation-item')) decorateItem(li);
+fillModels();
+showTitle();
+// A message still streaming when the page was rendered has an unknown seq (-1): the
+// snapshot that answers our subscribe replaces its text, and deltas continue from there.
+for (const data of config.messages) upsertMessage(data, data.status === 'streaming' ? -1 : 0);
+updateControls();
+scrollToBottom();
+
+const socket = new ReconnectingSocket(config.ws_path, { onOpen, onFrame, onClose });
