@@ -307,3 +307,15 @@ async def test_malformed_frames_get_an_error_and_the_socket_stays(alice, convers
     await start(socket, conversation)
     assert (await frames_until(socket, is_done))[-1]["message"]["status"] == "complete"
     await socket.disconnect()
+
+
+async def test_subscribing_after_the_answer_ended_sends_its_final_state(alice, conversation, upstream):
+    socket = await open_socket(alice)
+    code = await start(socket, conversation)
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    await socket.disconnect()
+    returning = await open_socket(alice)
+    await returning.send_json_to({"type": "subscribe", "conversation": code})
+    frame = await returning.receive_json_from(timeout=2)
+    assert frame == {"type": "done", "conversation": code, "message": done}
+    await returning.disconnect()

@@ -25,6 +25,15 @@ def _owned_conversation(user, code) -> tuple[str, bool]:
 
 
 @database_sync_to_async
+def _last_answer(code: str) -> dict | None:
+    """The conversation's last answer, when it is finished: a tab that was away may have missed its end."""
+    answer = Message.objects.filter(conversation__code=code, role=Message.Role.ASSISTANT).order_by("-pk").first()
+    if answer is None or answer.status == Message.Status.STREAMING:
+        return None
+    return message_payload(answer, attachments=[])
+
+
+@database_sync_to_async
 def _take_turn(action, *args) -> tuple[turns.Turn, list[dict]]:
     """Run a turn (send, regenerate, edit) and build its frames, in the database thread."""
     turn = action(*args)
@@ -94,12 +103,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_subscribe(self, frame: dict) -> None:
         code, streaming = await _owned_conversation(self.user, frame.get("conversation"))
-        if self.subscribed and self.subscribed != code:
-            await self.channel_layer.group_discard(group_for(self.subscribed), self.channel_name)
-        self.subscribed = code
-        await self.channel_layer.group_add(group_for(code), self.channel_name)
+        await self._join(code)
         if streaming:
             await self._ask_snapshot(code)
+        elif last := await _last_answer(code):
+            await self.send(text_data=json.dumps({"type": "done", "conversation": code, "message": last}))
 
     async def on_send(self, frame: dict) -> None:
         await self._begin(
@@ -140,10 +148,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "resync": on_resync,
     }
 
+    async def _join(self, code: str) -> None:
+        """Follow this conversation's group (a tab shows one conversation at a time)."""
+        if self.subscribed == code:
+            return
+        if self.subscribed:
+            await self.channel_layer.group_discard(group_for(self.subscribed), self.channel_name)
+        self.subscribed = code
+        await self.channel_layer.group_add(group_for(code), self.channel_name)
+
     async def _begin(self, turn: turns.Turn, events: list[dict]) -> None:
         code = str(turn.conversation.code)
-        if self.subscribed != code:
-            await self.on_subscribe({"conversation": code})
+        await self._join(code)
         group = group_for(code)
         for event in events:
             await self.channel_layer.group_send(group, event)

@@ -152,22 +152,24 @@ async def stream_chat(
         finished = False
         chunks = response.aiter_bytes()
         try:
-            async for data in chunks:
-                for payload in parser.feed(data):
+            ended = False
+            while not ended:
+                try:
+                    payloads = parser.feed(await anext(chunks))
+                except StopAsyncIteration:
+                    ended = True
+                    payloads = parser.close()
+                for payload in payloads:
                     if payload == "[DONE]":
-                        await _read_to_end(chunks)
+                        if not ended:
+                            await _read_to_end(chunks)
                         return
                     for event in _chunk_events(payload, api_key):
                         if type(event) is Finish:
+                            if finished:  # some servers repeat it in the usage chunk
+                                continue
                             finished = True
                         yield event
-            for payload in parser.close():
-                if payload == "[DONE]":
-                    return
-                for event in _chunk_events(payload, api_key):
-                    if type(event) is Finish:
-                        finished = True
-                    yield event
         except SSEError:
             limit = parser.max_event_bytes
             raise ProviderError(
