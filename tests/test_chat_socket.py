@@ -46,7 +46,12 @@ async def test_answer_streams_in_and_is_saved(alice, conversation, upstream):
     assert done["first_token_ms"] is not None
 
     row = await saved(done["id"])
-    assert (row.text, row.status, row.completion_tokens, row.model_name) == ("Hello, world!", "complete", 4, "test/model-a")
+    assert (row.text, row.status, row.completion_tokens, row.model_name) == (
+        "Hello, world!",
+        "complete",
+        4,
+        "test/model-a",
+    )
     sent = upstream.requests[-1]
     assert sent["json"]["model"] == "test/model-a"
     assert sent["json"]["stream"] is True
@@ -124,7 +129,9 @@ async def test_closing_the_tab_does_not_stop_or_lose_the_answer(alice, conversat
     socket = await open_socket(alice)
     await start(socket, conversation)
     frames = await frames_until(socket, lambda f: f["type"] == "delta")
-    answer_id = next(f["message"]["id"] for f in frames if f["type"] == "message" and f["message"]["role"] == "assistant")
+    answer_id = next(
+        f["message"]["id"] for f in frames if f["type"] == "message" and f["message"]["role"] == "assistant"
+    )
     await socket.disconnect()
     for _ in range(100):
         row = await saved(answer_id)
@@ -140,7 +147,9 @@ async def test_growing_answer_is_written_while_it_streams(alice, conversation, u
     socket = await open_socket(alice)
     await start(socket, conversation)
     frames = await frames_until(socket, lambda f: f["type"] == "delta" and f["seq"] >= 10)
-    answer_id = next(f["message"]["id"] for f in frames if f["type"] == "message" and f["message"]["role"] == "assistant")
+    answer_id = next(
+        f["message"]["id"] for f in frames if f["type"] == "message" and f["message"]["role"] == "assistant"
+    )
     await asyncio.sleep(0.15)  # a few flush ticks
     row = await saved(answer_id)
     assert row.status == "streaming"
@@ -270,7 +279,9 @@ async def test_edit_resends_and_drops_later_messages(alice, conversation, upstre
     await frames_until(socket, is_done)
     first = await Message.objects.aget(conversation=conversation, text="First question")
     upstream.script(tokens=["Edited", " answer"])
-    await socket.send_json_to({"type": "edit", "conversation": code, "message": str(first.code), "text": "Better question"})
+    await socket.send_json_to(
+        {"type": "edit", "conversation": code, "message": str(first.code), "text": "Better question"}
+    )
     frames = await frames_until(socket, is_done)
     assert frames[-1]["message"]["text"] == "Edited answer"
     texts = [m.text async for m in Message.objects.filter(conversation=conversation)]

@@ -268,7 +268,12 @@ async def test_images_go_upstream_as_data_urls_of_the_users_own_upload(alice, mo
     conversation = await Conversation.objects.acreate(owner=alice, model=model)
     socket = await open_socket(alice)
     await socket.send_json_to(
-        {"type": "send", "conversation": str(conversation.code), "text": "What is this?", "attachments": [attachment_id]}
+        {
+            "type": "send",
+            "conversation": str(conversation.code),
+            "text": "What is this?",
+            "attachments": [attachment_id],
+        }
     )
     frames = await frames_until(socket, is_done)
     user_message = next(f["message"] for f in frames if f["type"] == "message")

@@ -50,7 +50,9 @@ def reencode(data: bytes) -> tuple[bytes, str, int, int]:
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected(f"The image has too many pixels (the limit is {settings.CHAT_MAX_IMAGE_PIXELS:,}).") from None
+        raise ImageRejected(
+            f"The image has too many pixels (the limit is {settings.CHAT_MAX_IMAGE_PIXELS:,})."
+        ) from None
     except UnidentifiedImageError:
         raise ImageRejected("That file is not an image chatsite can read (PNG, JPEG, GIF or WebP).", 415) from None
     except (OSError, SyntaxError, ValueError, EOFError):
