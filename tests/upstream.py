@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http
 import itertools
 import json
@@ -120,6 +121,9 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if self.upstream._stopping:  # accepted just before stop(): nobody will answer it
+            transport.abort()
+            return
         self.upstream._connections.add(self)
         self.upstream.connections += 1
         self.task = self.loop.create_task(self.serve())
@@ -148,9 +152,7 @@ class _Connection(asyncio.Protocol):
             del self.buffer[:length]
             self.head = None
             request = _Request(method, path, headers, body)
-            self.upstream.requests.append(
-                {"method": method, "path": path, "headers": headers, "json": request.json}
-            )
+            self.upstream.requests.append({"method": method, "path": path, "headers": headers, "json": request.json})
             self.queue.put_nowait(request)
 
     def eof_received(self) -> bool:
@@ -228,6 +230,7 @@ class Upstream:
         self.active_streams = 0  # streams being sent right now
         self._changed = threading.Condition()
         self._connections: set[_Connection] = set()
+        self._stopping = False
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -240,6 +243,7 @@ class Upstream:
     # lifecycle
 
     def start(self) -> Upstream:
+        self._stopping = False
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -248,9 +252,7 @@ class Upstream:
             self._loop = loop
             try:
                 self._server = loop.run_until_complete(
-                    loop.create_server(
-                        lambda: _Connection(self), self.host, self.port, backlog=1024
-                    )
+                    loop.create_server(lambda: _Connection(self), self.host, self.port, backlog=1024)
                 )
                 self.port = self._server.sockets[0].getsockname()[1]
             except BaseException as exc:
@@ -286,6 +288,7 @@ class Upstream:
 
     async def _shutdown(self) -> None:
         assert self._server is not None
+        self._stopping = True
         self._server.close()
         connections = list(self._connections)
         for connection in connections:
@@ -294,7 +297,9 @@ class Upstream:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._server.wait_closed()
+        # Bounded: wait_closed also waits for sockets accepted but not yet handed to a protocol.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._server.wait_closed(), 1)
 
     # scripting
 
@@ -352,9 +357,7 @@ class Upstream:
                 error = {"error": {"message": "Not Found", "type": "not_found", "code": None}}
                 return await _send_error(conn, self.models_status, error, None)
             return await _send_json(conn, 200, {"object": "list", "data": self.models})
-        return await _send_error(
-            conn, 404, {"error": {"message": f"Unknown path {path}", "type": "not_found"}}, None
-        )
+        return await _send_error(conn, 404, {"error": {"message": f"Unknown path {path}", "type": "not_found"}}, None)
 
     async def _chat(self, conn: _Connection, request: _Request, script: Script) -> bool:
         body = request.json if isinstance(request.json, dict) else {}
@@ -372,9 +375,7 @@ class Upstream:
         if usage is None:
             usage = _count_usage(body, tokens)
         if not body.get("stream"):
-            return await _send_json(
-                conn, 200, _completion(next(self._ids), model, tokens, usage, script.finish_reason)
-            )
+            return await _send_json(conn, 200, _completion(next(self._ids), model, tokens, usage, script.finish_reason))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         self.active_streams += 1
         try:
@@ -387,9 +388,7 @@ class Upstream:
 class _Stream:
     """Writes one chat completion as SSE in the OpenAI chunk format, inside a chunked body."""
 
-    def __init__(
-        self, conn: _Connection, script: Script, number: int, model: str, include_usage: bool
-    ) -> None:
+    def __init__(self, conn: _Connection, script: Script, number: int, model: str, include_usage: bool) -> None:
         self.conn = conn
         self.script = script
         self.newline = "\r\n" if script.crlf else "\n"
@@ -494,9 +493,7 @@ def _count_usage(body: dict, tokens: list[str]) -> dict:
     }
 
 
-def _completion(
-    number: int, model: str, tokens: list[str], usage: dict | Literal[False], finish: str | None
-) -> dict:
+def _completion(number: int, model: str, tokens: list[str], usage: dict | Literal[False], finish: str | None) -> dict:
     """A non-streaming chat.completion (for requests with "stream": false)."""
     answer: dict[str, Any] = {
         "id": f"chatcmpl-{number:08d}",
@@ -517,9 +514,7 @@ def _completion(
     return answer
 
 
-async def _send_json(
-    conn: _Connection, status: int, doc: Any, headers: dict[str, str] | None = None
-) -> bool:
+async def _send_json(conn: _Connection, status: int, doc: Any, headers: dict[str, str] | None = None) -> bool:
     body = doc.encode() if isinstance(doc, str) else json.dumps(doc).encode()
     kind = "text/plain; charset=utf-8" if isinstance(doc, str) else "application/json"
     head = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\nContent-Type: {kind}\r\n"
@@ -529,9 +524,7 @@ async def _send_json(
     return True
 
 
-async def _send_error(
-    conn: _Connection, status: int, body: dict | str | None, retry_after: float | str | None
-) -> bool:
+async def _send_error(conn: _Connection, status: int, body: dict | str | None, retry_after: float | str | None) -> bool:
     if body is None:
         message, kind, code = ERRORS.get(status, (f"HTTP {status}", "server_error", None))
         body = {"error": {"message": message, "type": kind, "param": None, "code": code}}

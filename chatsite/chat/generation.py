@@ -12,7 +12,7 @@ import weakref
 from contextlib import suppress
 
 import httpx
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -144,7 +144,7 @@ class Generation:
             answer.text = "".join(self.parts)
             try:
                 await self._publish_pending()
-                await sync_to_async(self._save_final)()
+                await database_sync_to_async(self._save_final)()
                 await self.layer.group_send(
                     self.group, {"type": "chat.done", "conversation": self.conversation, "message": self._payload()}
                 )
@@ -211,9 +211,7 @@ class Generation:
                 last_write = now
                 text = "".join(self.parts)
                 with suppress(Exception):  # a failed flush is retried at the next tick
-                    await Message.objects.filter(pk=self.answer.pk, status=Message.Status.STREAMING).aupdate(
-                        text=text, updated=timezone.now()
-                    )
+                    await _flush(self.answer.pk, text)
 
     # -- plain helpers ---------------------------------------------------------------------
 
@@ -243,6 +241,11 @@ class Generation:
         return payload
 
 
+@database_sync_to_async
+def _flush(pk: int, text: str) -> None:
+    Message.objects.filter(pk=pk, status=Message.Status.STREAMING).update(text=text, updated=timezone.now())
+
+
 def start_generation(conversation_code, answer: Message, request: UpstreamRequest) -> Generation:
     generation = Generation(conversation_code, answer, request)
     generation.start()
@@ -265,7 +268,7 @@ def reap_stale(older_than: float = STALE_SECONDS) -> list[Message]:
 
 
 async def reap_and_announce(older_than: float = STALE_SECONDS) -> int:
-    stale = await sync_to_async(reap_stale)(older_than)
+    stale = await database_sync_to_async(reap_stale)(older_than)
     layer = get_channel_layer()
     for message in stale:
         code = message.conversation.code

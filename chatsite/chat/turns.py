@@ -50,7 +50,7 @@ class Turn:
 def get_conversation(user, code, *, lock: bool = False) -> Conversation:
     queryset = Conversation.objects.for_user(user).select_related("model__provider")
     if lock:
-        queryset = queryset.select_for_update()
+        queryset = queryset.select_for_update(of=("self",))
     try:
         return queryset.get(code=code)
     except (Conversation.DoesNotExist, ValidationError, ValueError, TypeError):

@@ -84,9 +84,7 @@ class ProviderError(Exception):
         return self.message
 
     def __repr__(self) -> str:
-        return (
-            f"ProviderError(code={self.code!r}, status={self.status!r}, message={self.message!r})"
-        )
+        return f"ProviderError(code={self.code!r}, status={self.status!r}, message={self.message!r})"
 
 
 def build_body(
@@ -133,18 +131,14 @@ async def stream_chat(
     closes the HTTP response at once, also when the consuming task is cancelled, so the
     provider stops generating (and billing).
     """
-    timeout = httpx.Timeout(
-        connect=connect_timeout, read=idle_timeout, write=idle_timeout, pool=connect_timeout
-    )
+    timeout = httpx.Timeout(connect=connect_timeout, read=idle_timeout, write=idle_timeout, pool=connect_timeout)
     own_client = client is None
     if client is None:
         client = _new_client(timeout)
     response: httpx.Response | None = None
     chunks: AsyncIterator[bytes] | None = None
     try:
-        response = await _send(
-            client, "POST", base_url, "/chat/completions", api_key, timeout, body=body
-        )
+        response = await _send(client, "POST", base_url, "/chat/completions", api_key, timeout, body=body)
         if not response.is_success:
             raise await _http_error(response, api_key)
 
@@ -172,9 +166,7 @@ async def stream_chat(
                         yield event
         except SSEError:
             limit = parser.max_event_bytes
-            raise ProviderError(
-                "malformed", f"The provider sent an event larger than {_size(limit)}."
-            ) from None
+            raise ProviderError("malformed", f"The provider sent an event larger than {_size(limit)}.") from None
         except httpx.TimeoutException as exc:
             raise _timeout_error(exc, idle_timeout) from exc
         except (httpx.HTTPError, httpx.StreamError) as exc:
@@ -184,9 +176,7 @@ async def stream_chat(
 
         # Some servers end with the finish chunk and no [DONE]; that answer is complete.
         if not finished:
-            raise ProviderError(
-                "dropped", "The provider ended the stream before the answer was complete."
-            )
+            raise ProviderError("dropped", "The provider ended the stream before the answer was complete.")
     finally:
         # Closing an unfinished response closes its connection, which tells the provider to
         # stop. Errors while tidying up would only hide the reason we stopped.
@@ -218,9 +208,7 @@ async def list_models(
             except httpx.TimeoutException as exc:
                 raise _timeout_error(exc, timeout) from exc
             except (httpx.HTTPError, httpx.StreamError) as exc:
-                raise ProviderError(
-                    "dropped", "The connection to the provider dropped while listing models."
-                ) from exc
+                raise ProviderError("dropped", "The connection to the provider dropped while listing models.") from exc
         finally:
             await response.aclose()
     try:
@@ -266,9 +254,7 @@ async def _send(
             method, base_url.rstrip("/") + path, json=body, headers=headers, timeout=timeouts
         )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        raise ProviderError(
-            "connect", "The provider's base URL is not a valid http(s) URL."
-        ) from exc
+        raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.") from exc
     host = request.url.host
     try:
         return await client.send(request, stream=True)
@@ -277,20 +263,14 @@ async def _send(
     except httpx.TimeoutException as exc:
         raise _timeout_error(exc, timeouts.read) from exc
     except httpx.UnsupportedProtocol as exc:
-        raise ProviderError(
-            "connect", "The provider's base URL is not a valid http(s) URL."
-        ) from exc
+        raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.") from exc
     except (httpx.ConnectError, httpx.ProxyError) as exc:
         reason = _clean(str(exc), api_key)
         detail = f": {reason}" if reason else "."
-        raise ProviderError(
-            "connect", f"Could not connect to the provider at {host}{detail}"
-        ) from exc
+        raise ProviderError("connect", f"Could not connect to the provider at {host}{detail}") from exc
     except (httpx.HTTPError, httpx.StreamError) as exc:
         # The server accepted the connection, then closed it without an answer.
-        raise ProviderError(
-            "dropped", f"The provider at {host} closed the connection without answering."
-        ) from exc
+        raise ProviderError("dropped", f"The provider at {host} closed the connection without answering.") from exc
 
 
 def _timeout_error(exc: httpx.TimeoutException, seconds: float | None) -> ProviderError:
@@ -300,9 +280,7 @@ def _timeout_error(exc: httpx.TimeoutException, seconds: float | None) -> Provid
         return ProviderError("timeout", "Timed out sending the request to the provider.")
     if seconds is None:
         return ProviderError("timeout", "The provider stopped sending; gave up waiting.")
-    return ProviderError(
-        "timeout", f"The provider sent nothing for {seconds:g} s; gave up waiting."
-    )
+    return ProviderError("timeout", f"The provider sent nothing for {seconds:g} s; gave up waiting.")
 
 
 def _chunk_events(payload: str, api_key: str) -> list[Event]:
@@ -310,9 +288,7 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
     try:
         chunk = json.loads(payload)
     except ValueError:
-        raise ProviderError(
-            "malformed", "The provider sent a stream line that is not JSON."
-        ) from None
+        raise ProviderError("malformed", "The provider sent a stream line that is not JSON.") from None
     if type(chunk) is not dict:
         raise ProviderError("malformed", "The provider sent a stream chunk that is not an object.")
     if chunk.get("error"):
@@ -388,11 +364,7 @@ async def _http_error(response: httpx.Response, api_key: str) -> ProviderError:
     if status in (401, 403):
         code, head = (
             "auth",
-            (
-                "The provider rejected the API key"
-                if status == 401
-                else "The provider refused access with this API key"
-            ),
+            ("The provider rejected the API key" if status == 401 else "The provider refused access with this API key"),
         )
     elif status == 404:
         code, head = "not_found", "The provider does not know this model or endpoint"
@@ -403,11 +375,7 @@ async def _http_error(response: httpx.Response, api_key: str) -> ProviderError:
         code, head = "bad_request", "The provider refused the request"
     elif status >= 500:
         code = "server"
-        head = (
-            "The provider had an internal error"
-            if status == 500
-            else "The provider is unavailable or overloaded"
-        )
+        head = "The provider had an internal error" if status == 500 else "The provider is unavailable or overloaded"
     else:  # 1xx/3xx: httpx does not follow redirects for us, so the base URL is likely wrong
         code, head = "bad_request", "The provider answered with a redirect; check the base URL"
     text = f"{head} (HTTP {status})"
