@@ -181,11 +181,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _forward(self, event: dict) -> None:
         # Only the subscribed conversation's events reach the tab (a late event from a
         # conversation the tab just left is dropped).
-        if event.get("conversation") != self.subscribed and not isinstance(event.get("conversation"), dict):
+        if event.get("conversation") != self.subscribed:
             return
-        frame = dict(event)
-        frame["type"] = event["type"].removeprefix("chat.")
-        await self.send(text_data=json.dumps(frame))
+        await self.send(text_data=json.dumps({**event, "type": event["type"].removeprefix("chat.")}))
 
     chat_delta = _forward
     chat_snapshot = _forward
