@@ -1,0 +1,754 @@
+"""The chat in a real browser, against the app started the way a user starts it.
+
+A loopback `Upstream` plays the provider; `manage.py migrate`, `collectstatic` and `serve`
+(daphne) run in a subprocess on a temporary DATA_DIR (and, when the suite runs on PostgreSQL,
+on a database of their own), and Debian's Chromium, driven by Playwright, uses the site.
+Everything is asserted on what a user sees: the DOM, the screen, dialogs and the console.
+
+The server fixture (`chat_server`) is shared with tests/test_server.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.upstream import Upstream
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "sk-browser-secret"
+PASSWORDS = {"alice": "alice-password-123", "bob": "bob-password-123"}
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STREAM_TIMEOUT = 15_000  # ms: the longest scripted answer here takes about 3 s
+
+# ---------------------------------------------------------------------------------------------
+# The server, started as `./dev serve` does
+# ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ChatServer:
+    """`manage.py serve` (daphne) in a subprocess, on its own data directory and database."""
+
+    def __init__(self, upstream_url: str) -> None:
+        self.upstream_url = upstream_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"  # exactly the origin the websocket accepts
+        self.data_dir = Path(tempfile.mkdtemp(prefix="chatsite-browser-"))
+        self.log_path = self.data_dir / "serve.log"
+        self.process: subprocess.Popen | None = None
+        self.pg_admin: dict | None = None  # connection details of the PostgreSQL server, if any
+        self.pg_name: str | None = None
+        self.env = self._env()
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CHAT_", "STREAM_"))}
+        for name in ("DATABASE_URL", "REDIS_URL", "MEDIA_ROOT", "DEBUG", "HTTPS", "ALLOWED_HOSTS"):
+            env.pop(name, None)
+        env.update(
+            DATA_DIR=str(self.data_dir),
+            LOCAL_MODEL="0",
+            OPENAI_BASE_URL=self.upstream_url,
+            OPENAI_API_KEY=API_KEY,
+            OPENAI_MODEL="test/model-a",
+            DJANGO_SETTINGS_MODULE="chatsite.settings",
+            PYTHONUNBUFFERED="1",
+        )
+        database_url = os.environ.get("DATABASE_URL", "")
+        if database_url.startswith(("postgres://", "postgresql://")):
+            # Not the database pytest-django uses: a fresh one, dropped at the end.
+            self.pg_name = f"chatsite_browser_{os.getpid()}"
+            env["DATABASE_URL"] = urlsplit(database_url)._replace(path=f"/{self.pg_name}").geturl()
+            self.pg_admin = _pg_params(database_url)
+        elif database_url:
+            raise RuntimeError(f"The browser tests know SQLite and PostgreSQL, not {database_url!r}")
+        if os.environ.get("REDIS_URL"):
+            env["REDIS_URL"] = os.environ["REDIS_URL"]
+        return env
+
+    def _manage(self, *args: str) -> None:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+    def start(self) -> ChatServer:
+        if self.pg_name:
+            self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)', f'CREATE DATABASE "{self.pg_name}"')
+        self._manage("migrate", "--noinput", "-v", "0")
+        self._manage("collectstatic", "--noinput", "-v", "0")
+        users = "; ".join(
+            f"U.objects.create_user({name!r}, password={password!r})" for name, password in PASSWORDS.items()
+        )
+        self._manage("shell", "-c", f"from django.contrib.auth import get_user_model; U = get_user_model(); {users}")
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "serve", "--port", str(self.port)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"manage.py serve exited ({self.process.returncode}):\n{self.log()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/accounts/login/", timeout=2).status_code == 200:
+                    return self
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"manage.py serve did not answer within 30 s:\n{self.log()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.pg_name:
+            with contextlib.suppress(Exception):
+                self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+    def _pg(self, *statements: str) -> None:
+        import psycopg
+
+        with psycopg.connect(**self.pg_admin, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+
+def _pg_params(url: str) -> dict:
+    import dj_database_url
+
+    parsed = dj_database_url.parse(url)
+    params = {"dbname": "postgres", "host": parsed.get("HOST") or None, "user": parsed.get("USER") or None}
+    if parsed.get("PORT"):
+        params["port"] = parsed["PORT"]
+    if parsed.get("PASSWORD"):
+        params["password"] = parsed["PASSWORD"]
+    return {k: v for k, v in params.items() if v is not None}
+
+
+_shared: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session")
+def chat_server(request) -> ChatServer:
+    """One upstream and one server for this module and tests/test_server.py (which imports
+    this fixture: each importing module gets its own fixture definition, so the instance is
+    kept here and stopped once, at the end of the session)."""
+    if "server" not in _shared:
+        upstream = Upstream().start()
+        _shared["upstream"] = upstream
+        server = ChatServer(upstream.base_url)
+        request.addfinalizer(upstream.stop)
+        request.addfinalizer(server.stop)  # finalizers run last-in first-out: server first
+        server.start()
+        _shared["server"] = server
+    return _shared["server"]  # type: ignore[return-value]
+
+
+@pytest.fixture
+def up(chat_server) -> Upstream:
+    """The server's upstream, with no scripts or requests left from an earlier test."""
+    upstream: Upstream = _shared["upstream"]  # type: ignore[assignment]
+    upstream.reset()
+    yield upstream
+    upstream.reset()
+
+
+# ---------------------------------------------------------------------------------------------
+# The browser
+# ---------------------------------------------------------------------------------------------
+
+# Runs in every page before its own scripts: records websocket frames, every text the last
+# answer showed, anything active that ever appeared in a message, and CSP violations.
+INSTRUMENT = r"""
+(() => {
+  const Native = window.WebSocket;
+  window.__frames = [];
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+      this.addEventListener('message', (e) => {
+        try { window.__frames.push(JSON.parse(e.data)); } catch (err) { /* not JSON */ }
+      });
+    }
+  };
+  window.__samples = [];   // [message id, text] each time an answer's visible text changed
+  window.__unsafe = [];    // outerHTML of any active element that appeared in a message
+  window.__csp = [];
+  document.addEventListener('securitypolicyviolation', (e) => {
+    window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
+  });
+  const last = new Map();
+  const check = () => {
+    for (const body of document.querySelectorAll('article[data-role="assistant"] .message-body')) {
+      const id = body.closest('article').dataset.messageId;
+      const text = body.textContent;
+      if (last.get(id) !== text) {
+        last.set(id, text);
+        window.__samples.push([id, text]);
+      }
+    }
+    for (const el of document.querySelectorAll(
+      '.message-body img, .message-body script, .message-body iframe, .message-body svg, .message-body [onerror]')) {
+      window.__unsafe.push(el.outerHTML);
+    }
+    for (const a of document.querySelectorAll('a[href]')) {
+      if (/^\s*javascript:/i.test(a.getAttribute('href'))) window.__unsafe.push(a.outerHTML);
+    }
+  };
+  document.addEventListener('DOMContentLoaded', () => {
+    new MutationObserver(check).observe(document.body, {
+      subtree: true, childList: true, characterData: true, attributes: true,
+    });
+    check();
+  });
+})();
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def log_in(page: Page, username: str = "alice") -> None:
+    """Log in through the login form, as a person does."""
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORDS[username])
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/$"))
+
+
+@pytest.fixture(scope="module")
+def alice_state(browser, chat_server) -> dict:
+    """Alice's logged-in cookies, for tests that are not about logging in."""
+    context = browser.new_context(base_url=chat_server.url)
+    log_in(context.new_page())
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+class Watch:
+    """What a page showed that a user would notice: dialogs, console errors, crashes."""
+
+    def __init__(self) -> None:
+        self.dialogs: list[str] = []
+        self.console_errors: list[str] = []
+
+    def attach(self, page: Page) -> Page:
+        def on_dialog(dialog) -> None:
+            self.dialogs.append(f"{dialog.type}: {dialog.message}")
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.console_errors.append(f"uncaught: {e}"))
+        return page
+
+
+@pytest.fixture
+def watch() -> Watch:
+    return Watch()
+
+
+def new_context(browser: Browser, server: ChatServer, state: dict | None, **options) -> BrowserContext:
+    context = browser.new_context(base_url=server.url, storage_state=state, **options)
+    context.set_default_timeout(10_000)
+    context.add_init_script(INSTRUMENT)
+    return context
+
+
+@pytest.fixture
+def context(browser, chat_server, alice_state) -> BrowserContext:
+    context = new_context(browser, chat_server, alice_state)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context, watch) -> Page:
+    return watch.attach(context.new_page())
+
+
+# ---------------------------------------------------------------------------------------------
+# What a user does and sees
+# ---------------------------------------------------------------------------------------------
+
+
+def open_chat(page: Page, path: str = "/") -> None:
+    page.goto(path)
+    # The composer refuses to send until the websocket is open ("Not connected…").
+    page.wait_for_function("() => window.__sockets.some((s) => s.readyState === WebSocket.OPEN)")
+
+
+def send(page: Page, text: str) -> None:
+    page.fill("#composer-input", text)
+    page.press("#composer-input", "Enter")
+
+
+def last_answer(page: Page):
+    return page.locator('article[data-role="assistant"]').last
+
+
+def answer_id(page: Page) -> str:
+    answer = last_answer(page)
+    expect(answer).to_have_attribute("data-message-id", re.compile(r".+"))
+    return answer.get_attribute("data-message-id")
+
+
+def wait_status(page: Page, status: str, timeout: int = STREAM_TIMEOUT) -> None:
+    expect(last_answer(page)).to_have_attribute("data-status", status, timeout=timeout)
+
+
+def body_text(locator) -> str:
+    return locator.locator(".message-body").text_content().strip()
+
+
+def samples(page: Page, message_id: str) -> list[str]:
+    """Every text the answer showed, in order (whitespace at the ends trimmed)."""
+    return [text.strip() for mid, text in page.evaluate("window.__samples") if mid == message_id]
+
+
+def words(prefix: str, count: int) -> list[str]:
+    """Tokens "w0", " w1", " w2"…: any repeated or missing token shows in the text."""
+    return [f"{prefix}0"] + [f" {prefix}{i}" for i in range(1, count)]
+
+
+def png_bytes(color=(200, 30, 30), size=(40, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_urls(request: dict) -> list[str]:
+    """The image URLs in the last user message of an upstream chat request."""
+    user = [m for m in request["json"]["messages"] if m["role"] == "user"][-1]
+    content = user["content"] if isinstance(user["content"], list) else []
+    return [part["image_url"]["url"] for part in content if part.get("type") == "image_url"]
+
+
+def chat_requests(upstream: Upstream) -> list[dict]:
+    return [r for r in upstream.requests if r["path"].rstrip("/").endswith("/chat/completions")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------------
+
+
+def test_logging_in_and_pressing_enter_streams_the_answer_in_token_by_token(browser, chat_server, up, watch):
+    tokens = words("t", 30)
+    up.script(tokens=tokens, delay=0.05)
+    context = new_context(browser, chat_server, None)
+    try:
+        page = watch.attach(context.new_page())
+        log_in(page)
+        expect(page.locator(".topbar .username")).to_have_text("alice")
+        open_chat(page)
+        send(page, "Count for me, please")
+
+        user = page.locator('article[data-role="user"]').last
+        expect(user.locator(".message-body")).to_have_text("Count for me, please")
+        expect(page.locator("#composer-input")).to_have_value("")
+        ident = answer_id(page)
+        expect(page.locator("#stop-button")).to_be_visible()
+        wait_status(page, "complete")
+
+        final = "".join(tokens)
+        answer = last_answer(page)
+        assert body_text(answer) == final
+        expect(answer).to_have_class(re.compile(r"\bmsg--complete\b"))
+        seen = samples(page, ident)
+        partial = {len(text) for text in seen if 0 < len(text) < len(final)}
+        assert len(partial) >= 2, f"the answer did not stream in: {seen}"
+        assert all(final.startswith(text) for text in seen), seen
+        expect(answer.locator(".meta-usage")).to_have_text(re.compile(r"^\d+ prompt \+ 30 completion tokens$"))
+        expect(answer.locator(".meta-model")).to_have_text("test/model-a")
+        expect(page.locator("#send-button")).to_be_visible()
+        expect(page.locator("#stop-button")).to_be_hidden()
+        # The new conversation has its own address and is listed, titled by the question.
+        expect(page).to_have_url(re.compile(r"/c/[0-9a-f-]{36}/$"))
+        expect(page.locator(".conversation-item.is-current .conversation-title")).to_have_text(
+            re.compile("Count for me")
+        )
+        assert up.requests[-1]["headers"]["authorization"] == f"Bearer {API_KEY}"
+        assert API_KEY not in page.content()
+        assert watch.console_errors == [] and watch.dialogs == []
+    finally:
+        context.close()
+
+
+def test_stop_ends_a_long_answer_keeps_its_text_and_closes_the_upstream_request(page, up):
+    tokens = words("s", 200)  # 10 s if nobody stops it
+    up.script(tokens=tokens, delay=0.05)
+    open_chat(page)
+    send(page, "Talk for a long time")
+    answer = last_answer(page)
+    expect(answer.locator(".message-body")).to_contain_text("s5")
+    page.click("#stop-button")
+
+    wait_status(page, "stopped", timeout=5_000)
+    expect(answer).to_have_class(re.compile(r"\bmsg--stopped\b"))
+    expect(answer.locator(".meta-status")).to_have_text("Stopped")
+    expect(answer.locator(".meta-status")).to_be_visible()
+    text = body_text(answer)
+    final = "".join(tokens)
+    assert text.startswith("s0 s1 s2 s3 s4 s5") and final.startswith(text) and len(text) < len(final)
+    assert up.wait_disconnects(1, timeout=5), "the provider's connection stayed open after Stop"
+    expect(page.locator("#send-button")).to_be_visible()
+    expect(page.locator("#stop-button")).to_be_hidden()
+    # The partial answer is what was saved: a reload shows the same.
+    page.reload()
+    expect(last_answer(page)).to_have_attribute("data-status", "stopped")
+    assert body_text(last_answer(page)) == text
+
+
+def test_an_image_picked_with_the_file_picker_is_previewed_sent_shown_and_reaches_the_provider(page, up, tmp_path):
+    picture = tmp_path / "red.png"
+    picture.write_bytes(png_bytes())
+    up.script(tokens=["A red ", "rectangle."])
+    open_chat(page)
+    page.set_input_files("#attach-input", picture)
+
+    tray = page.locator("#attachment-tray")
+    expect(tray).to_be_visible()
+    expect(tray.locator("img.attachment-thumb")).to_have_count(1)
+    expect(tray.locator(".attachment-pending.is-uploading")).to_have_count(0)  # uploaded
+    expect(tray.locator(".attachment-error")).to_have_text("")
+    send(page, "What is this?")
+
+    user = page.locator('article[data-role="user"]').last
+    thumb = user.locator("img.attachment-thumb")
+    expect(thumb).to_have_count(1)
+    expect(thumb).to_be_visible()
+    thumb.evaluate("img => img.decode ? img.decode() : null")
+    assert thumb.evaluate("img => img.complete && img.naturalWidth") == 40
+    assert thumb.evaluate("img => new URL(img.currentSrc).origin === location.origin")
+    assert re.fullmatch(r"/media/attachments/[0-9a-f-]{36}", thumb.evaluate("img => new URL(img.src).pathname"))
+    expect(tray).to_be_hidden()
+    wait_status(page, "complete")
+    assert body_text(last_answer(page)) == "A red rectangle."
+
+    urls = image_urls(chat_requests(up)[-1])
+    assert len(urls) == 1 and urls[0].startswith("data:image/png;base64,")
+    sent = Image.open(io.BytesIO(base64.b64decode(urls[0].split(",", 1)[1])))
+    assert sent.size == (40, 30)
+    # After a reload the image still shows, loaded from the server.
+    page.reload()
+    thumb = page.locator('article[data-role="user"] img.attachment-thumb')
+    expect(thumb).to_have_count(1)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('article[data-role=user] img.attachment-thumb');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
+
+
+def test_images_dropped_on_the_page_or_pasted_into_the_composer_are_attached(page, up):
+    up.script(tokens=["Two ", "pictures."])
+    open_chat(page)
+    green = base64.b64encode(png_bytes((20, 160, 20), (24, 24))).decode()
+    blue = base64.b64encode(png_bytes((20, 20, 160), (16, 12))).decode()
+    page.evaluate(
+        """([green, blue]) => {
+          const file = (b64, name) => new File(
+            [Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type: 'image/png' });
+          const dropped = new DataTransfer();
+          dropped.items.add(file(green, 'green.png'));
+          const target = document.querySelector('#messages');
+          for (const type of ['dragenter', 'dragover', 'drop']) {
+            target.dispatchEvent(new DragEvent(type, { dataTransfer: dropped, bubbles: true, cancelable: true }));
+          }
+          const pasted = new DataTransfer();
+          pasted.items.add(file(blue, 'blue.png'));
+          document.querySelector('#composer-input').dispatchEvent(
+            new ClipboardEvent('paste', { clipboardData: pasted, bubbles: true, cancelable: true }));
+        }""",
+        [green, blue],
+    )
+    tray = page.locator("#attachment-tray")
+    expect(tray.locator("img.attachment-thumb")).to_have_count(2)
+    expect(tray.locator(".attachment-pending.is-uploading")).to_have_count(0)
+    expect(page.locator("body")).not_to_have_class(re.compile(r"\bis-dragging\b"))
+    send(page, "And these?")
+
+    thumbs = page.locator('article[data-role="user"]').last.locator("img.attachment-thumb")
+    expect(thumbs).to_have_count(2)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('article[data-role=user] img.attachment-thumb')]"
+        ".every((i) => i.complete && i.naturalWidth > 0)"
+    )
+    wait_status(page, "complete")
+    urls = image_urls(chat_requests(up)[-1])
+    assert len(urls) == 2 and all(url.startswith("data:image/png;base64,") for url in urls)
+
+
+def test_reloading_mid_stream_shows_the_text_so_far_and_keeps_streaming_without_losing_a_token(page, up):
+    tokens = words("w", 60)
+    final = "".join(tokens)
+    up.script(tokens=tokens, delay=0.05)  # about 3 s
+    open_chat(page)
+    send(page, "Count slowly")
+    expect(last_answer(page).locator(".message-body")).to_contain_text("w12")
+    before = body_text(last_answer(page))
+    page.reload()
+
+    answer = last_answer(page)
+    ident = answer_id(page)
+    expect(answer).to_have_attribute("data-status", "streaming")
+    expect(answer.locator(".message-body")).to_contain_text("w0 w1 w2")  # the text so far, at once
+    wait_status(page, "complete")
+    assert body_text(answer) == final
+
+    seen = samples(page, ident)
+    assert seen, "nothing was shown after the reload"
+    bad = [text for text in seen if not final.startswith(text)]
+    assert not bad, f"the page showed repeated or missing tokens: {bad}"
+    grew = {len(text) for text in seen if len(before) <= len(text) < len(final)}
+    assert len(grew) >= 2, f"the answer did not keep streaming after the reload: {seen}"
+    # The socket asked for (or was given) a snapshot and then applied deltas in order.
+    frames = page.evaluate("window.__frames")
+    deltas = [f["seq"] for f in frames if f["type"] == "delta" and f["message"] == ident]
+    snapshots = [f["seq"] for f in frames if f["type"] == "snapshot"]
+    assert snapshots, frames[:5]
+    assert deltas == sorted(set(deltas)), deltas
+
+
+XSS_TOKENS = [
+    "<im",
+    "g src=x onerr",
+    "or=alert(1)>",
+    " and <scr",
+    "ipt>alert(2)</scr",
+    "ipt> and [link](javascript:alert(3))",
+]
+
+
+def test_html_and_script_split_across_deltas_never_run_or_become_elements(page, up, watch):
+    up.script(tokens=XSS_TOKENS, delay=0.03)
+    open_chat(page)
+    send(page, "Say something nasty")
+    wait_status(page, "complete")
+    answer = last_answer(page)
+
+    def assert_inert() -> None:
+        expect(answer.locator(".message-body")).to_contain_text("alert(1)")  # shown as text
+        assert answer.locator(".message-body img, .message-body script").count() == 0
+        assert page.locator('a[href^="javascript:" i]').count() == 0
+        assert page.evaluate("window.__unsafe") == []  # not even for a moment while streaming
+        assert watch.dialogs == []
+
+    assert_inert()
+    text = body_text(answer)
+    assert "<img src=x onerror=alert(1)>" in text and "<script>alert(2)</script>" in text
+    page.reload()
+    answer = last_answer(page)
+    expect(answer).to_have_attribute("data-status", "complete")
+    assert_inert()
+    assert body_text(answer) == text
+    page.wait_for_timeout(300)  # an onerror or a late script would have fired by now
+    assert watch.dialogs == []
+
+
+def test_a_provider_error_is_shown_in_the_answer_and_keeps_the_partial_text(page, up):
+    up.script(status=401)
+    open_chat(page)
+    send(page, "Hello?")
+    wait_status(page, "error")
+    answer = last_answer(page)
+    expect(answer).to_have_class(re.compile(r"\bmsg--error\b"))
+    status = answer.locator(".meta-status")
+    expect(status).to_be_visible()
+    expect(status).to_contain_text("Error:")
+    expect(status).to_contain_text("rejected the API key")
+
+    # A stream cut off half way: the words that came are kept, with the error.
+    up.script(tokens=words("p", 10), delay=0.02, drop_after=4)
+    send(page, "Try again")
+    expect(page.locator('article[data-role="assistant"]')).to_have_count(2)
+    wait_status(page, "error")
+    answer = last_answer(page)
+    assert body_text(answer) == "p0 p1 p2 p3"
+    expect(answer.locator(".meta-status")).to_contain_text(re.compile(r"^Error: .+"))
+    assert API_KEY not in page.content()
+    # The composer still works after an error.
+    expect(page.locator("#send-button")).to_be_visible()
+    expect(page.locator("#send-button")).to_be_enabled()
+
+
+def test_on_a_phone_the_composer_works_and_the_menu_button_opens_the_conversation_list(
+    browser, chat_server, alice_state, up, watch, tmp_path
+):
+    width, height = 390, 800
+    context = new_context(
+        browser, chat_server, alice_state, viewport={"width": width, "height": height}, is_mobile=True, has_touch=True
+    )
+    shots = Path(os.environ.get("CHATSITE_SCREENSHOTS", tmp_path))
+    try:
+        page = watch.attach(context.new_page())
+        up.script(tokens=["Sure, ", "here is **a list**:\n\n", "- one\n- two\n\n", "```python\nprint('hi')\n```"])
+        open_chat(page)
+        composer, send_button = page.locator("#composer-input"), page.locator("#send-button")
+        for element in (composer, send_button, page.locator("#sidebar-toggle")):
+            expect(element).to_be_visible()
+            expect(element).to_be_in_viewport(ratio=1)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+        sidebar = page.locator("#sidebar")
+        expect(sidebar).not_to_be_in_viewport()
+
+        composer.tap()
+        composer.fill("Give me a short list")
+        send_button.tap()
+        wait_status(page, "complete")
+        expect(last_answer(page).locator(".message-body li")).to_have_count(2)
+        expect(composer).to_be_in_viewport(ratio=1)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(shots / "phone-chat.png"))
+
+        page.locator("#sidebar-toggle").tap()
+        expect(page.locator("#sidebar-toggle")).to_have_attribute("aria-expanded", "true")
+        expect(sidebar).to_be_in_viewport(ratio=0.95)
+        current = page.locator(".conversation-item.is-current")
+        expect(current).to_be_visible()
+        expect(current).to_contain_text("Give me a short list")
+        page.wait_for_function(
+            "() => { const r = document.getElementById('sidebar').getBoundingClientRect(); return r.left === 0; }"
+        )
+        page.screenshot(path=str(shots / "phone-sidebar.png"))
+        # Tapping the dimmed chat beside the list closes it.
+        page.mouse.click(width - 10, height // 2)
+        expect(page.locator("#sidebar-toggle")).to_have_attribute("aria-expanded", "false")
+        expect(sidebar).not_to_be_in_viewport()
+        assert watch.console_errors == []
+    finally:
+        context.close()
+
+
+def test_a_second_tab_on_the_same_conversation_sees_the_same_stream(context, up, watch):
+    first = watch.attach(context.new_page())
+    up.script(tokens=["Ready."])
+    open_chat(first)
+    send(first, "Are you there?")
+    wait_status(first, "complete")
+    address = urlsplit(first.url).path
+
+    second = watch.attach(context.new_page())
+    open_chat(second, address)
+    second.wait_for_function("() => window.__frames.some((f) => f.type === 'done')")  # subscribed
+    expect(second.locator("article.message")).to_have_count(2)
+
+    tokens = words("x", 30)
+    final = "".join(tokens)
+    up.script(tokens=tokens, delay=0.05)
+    send(first, "Now count")
+    expect(second.locator('article[data-role="user"]').last.locator(".message-body")).to_have_text("Now count")
+    expect(second.locator('article[data-role="assistant"]')).to_have_count(2)
+    ident = answer_id(second)
+    assert answer_id(first) == ident
+    expect(second.locator("#stop-button")).to_be_visible()  # either tab can stop it
+    wait_status(second, "complete")
+    wait_status(first, "complete")
+    assert body_text(last_answer(second)) == body_text(last_answer(first)) == final
+    seen = samples(second, ident)
+    assert len({len(t) for t in seen if 0 < len(t) < len(final)}) >= 2, seen
+    assert all(final.startswith(t) for t in seen), seen
+    assert watch.console_errors == []
+
+
+def test_a_normal_chat_logs_no_console_errors_and_no_csp_violations(browser, chat_server, up, watch, tmp_path):
+    context = new_context(browser, chat_server, None)
+    try:
+        page = watch.attach(context.new_page())
+        violations: list[str] = []
+        log_in(page)
+        violations += page.evaluate("window.__csp")
+        open_chat(page)
+        picture = tmp_path / "pic.png"
+        picture.write_bytes(png_bytes())
+        page.set_input_files("#attach-input", picture)
+        expect(page.locator("#attachment-tray .attachment-pending.is-uploading")).to_have_count(0)
+        up.script(
+            tokens=["Here ", "is *code*:\n\n", "```python\n", "def f(x):\n", "    return x * 2\n", "```\n", "Done."],
+            delay=0.02,
+        )
+        send(page, "Show me some code")
+        wait_status(page, "complete")
+        expect(last_answer(page).locator(".code-block .copy-code")).to_have_count(1)
+        expect(last_answer(page).locator("code.hljs, code .hljs-keyword").first).to_be_visible()  # highlighted
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('img.attachment-thumb')].every((i) => i.complete && i.naturalWidth)"
+        )
+        # Switch the model, and come back to the conversation with a reload.
+        with page.expect_response(lambda r: r.url.endswith("/model/")) as response:
+            page.select_option("#model-select", label="test/model-b")
+        assert response.value.ok
+        violations += page.evaluate("window.__csp")
+        page.reload()
+        expect(page.locator("article.message")).to_have_count(2)
+        expect(page.locator("#model-select option:checked")).to_have_text("test/model-b")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('img.attachment-thumb')].every((i) => i.complete && i.naturalWidth)"
+        )
+        violations += page.evaluate("window.__csp")
+        assert violations == []
+        assert watch.console_errors == []
+        assert watch.dialogs == []
+    finally:
+        context.close()
