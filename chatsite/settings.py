@@ -137,6 +137,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
+            # Keep the connection: reopening runs the PRAGMAs below on every database call.
+            "CONN_MAX_AGE": None,
+            "CONN_HEALTH_CHECKS": True,
             # Tests use a file too: an in-memory shared-cache database locks whole tables
             # between threads, which the real WAL file does not.
             "TEST": {"NAME": DATA_DIR / "test-db.sqlite3"},
@@ -161,7 +164,7 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     # One process: the in-memory layer is enough and costs no round trip per frame.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chatsite.layers.LocalChannelLayer", "CONFIG": {"capacity": 1000}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "accounts.User"

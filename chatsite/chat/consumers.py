@@ -2,6 +2,7 @@
 
 import json
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -53,6 +54,15 @@ def _turn_frames(turn: turns.Turn) -> list[dict]:
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections before every event, a thread hop per
+        # streamed delta per socket. Every database call here goes through
+        # database_sync_to_async, which does that itself, so events skip it.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         if self.user is None or not self.user.is_authenticated or not self.user.is_active:
