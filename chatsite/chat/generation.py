@@ -15,6 +15,7 @@ import httpx
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from chatsite.chat.models import Message
@@ -35,6 +36,7 @@ STALE_SECONDS = 60.0
 # connections belong to the loop that opened them.
 _http_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
 _reapers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
+_flusher_tasks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
 
 
 def http_client() -> httpx.AsyncClient:
@@ -71,12 +73,16 @@ class Generation:
         self.wake = asyncio.Event()
         self.stop_requested = False
         self.task: asyncio.Task | None = None
+        # What the process-wide flusher last wrote (see _flush_forever).
+        self.saved_parts = 0
+        self.last_write = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> asyncio.Task:
         self.task = asyncio.get_running_loop().create_task(self.run(), name=f"generation-{self.answer.code}")
         RUNNING[self.answer.pk] = self
+        _ensure_background(_flusher_tasks, _flush_forever)
         return self.task
 
     def stop(self) -> None:
@@ -91,7 +97,6 @@ class Generation:
         helpers = [
             asyncio.create_task(self._listen(control)),
             asyncio.create_task(self._publish_loop()),
-            asyncio.create_task(self._flush_loop()),
         ]
         started = time.monotonic()
         try:
@@ -199,20 +204,6 @@ class Generation:
             },
         )
 
-    async def _flush_loop(self) -> None:
-        """Write the growing answer every STREAM_FLUSH_SECONDS; touch it now and then while silent."""
-        saved_parts = 0
-        last_write = time.monotonic()
-        while True:
-            await asyncio.sleep(settings.STREAM_FLUSH_SECONDS)
-            now = time.monotonic()
-            if len(self.parts) != saved_parts or now - last_write >= HEARTBEAT_SECONDS:
-                saved_parts = len(self.parts)
-                last_write = now
-                text = "".join(self.parts)
-                with suppress(Exception):  # a failed flush is retried at the next tick
-                    await _flush(self.answer.pk, text)
-
     # -- plain helpers ---------------------------------------------------------------------
 
     def _save_final(self) -> None:
@@ -241,9 +232,41 @@ class Generation:
         return payload
 
 
+def _due_flushes(now: float) -> dict[int, str]:
+    """The growing answers to write now: those with new text, and silent ones now and then."""
+    due = {}
+    for pk, generation in list(RUNNING.items()):
+        if len(generation.parts) != generation.saved_parts or now - generation.last_write >= HEARTBEAT_SECONDS:
+            generation.saved_parts = len(generation.parts)
+            generation.last_write = now
+            due[pk] = "".join(generation.parts)
+    return due
+
+
 @database_sync_to_async
-def _flush(pk: int, text: str) -> None:
-    Message.objects.filter(pk=pk, status=Message.Status.STREAMING).update(text=text, updated=timezone.now())
+def _write_answers(texts: dict[int, str]) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        for pk, text in texts.items():
+            # A finished answer is saved by its generation; never overwrite it here.
+            Message.objects.filter(pk=pk, status=Message.Status.STREAMING).update(text=text, updated=now)
+
+
+async def _flush_forever() -> None:
+    """Every STREAM_FLUSH_SECONDS, write all growing answers of this process in one transaction:
+    one thread hop and one commit per tick, however many answers are streaming."""
+    while True:
+        await asyncio.sleep(settings.STREAM_FLUSH_SECONDS)
+        due = _due_flushes(time.monotonic())
+        if not due:
+            continue
+        try:
+            await _write_answers(due)
+        except Exception:
+            log.warning("could not save %d streaming answers; retrying", len(due), exc_info=True)
+            for pk in due:
+                if generation := RUNNING.get(pk):
+                    generation.saved_parts = -1
 
 
 def start_generation(conversation_code, answer: Message, request: UpstreamRequest) -> Generation:
@@ -279,12 +302,16 @@ async def reap_and_announce(older_than: float = STALE_SECONDS) -> int:
     return len(stale)
 
 
+def _ensure_background(tasks: weakref.WeakKeyDictionary, factory) -> None:
+    loop = asyncio.get_running_loop()
+    task = tasks.get(loop)
+    if task is None or task.done():
+        tasks[loop] = loop.create_task(factory())
+
+
 def ensure_reaper() -> None:
     """Start this process's periodic reaper once (from the first socket that connects)."""
-    loop = asyncio.get_running_loop()
-    task = _reapers.get(loop)
-    if task is None or task.done():
-        _reapers[loop] = loop.create_task(_reap_forever())
+    _ensure_background(_reapers, _reap_forever)
 
 
 async def _reap_forever() -> None:
