@@ -257,9 +257,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
-        # httpx logs every request URL at INFO; keep it quiet.
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },
 }

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import aclosing
 from email.utils import formatdate
 
-import httpx
 import pytest
 
 from chatsite.providers.client import (
@@ -21,6 +20,7 @@ from chatsite.providers.client import (
     _chunk_events,
     build_body,
     list_models,
+    new_session,
     stream_chat,
 )
 from tests.upstream import Upstream
@@ -178,12 +178,12 @@ async def test_an_event_over_one_mib_is_malformed(upstream: Upstream) -> None:
 
 
 async def test_a_shared_client_is_reused_and_left_open(upstream: Upstream) -> None:
-    async with httpx.AsyncClient() as client:
+    async with new_session() as client:
         for _ in range(3):
             body = build_body(MODEL, MESSAGES)
             events = [e async for e in stream_chat(upstream.base_url, KEY, body, client=client)]
             assert events[-1] == Usage(2, 4, 6)
-        assert not client.is_closed
+        assert not client.closed
     assert upstream.connections == 1  # keep-alive: one connection for three answers
 
 
@@ -339,7 +339,7 @@ async def test_aclosing_a_shared_client_stream_closes_only_that_connection(
     upstream: Upstream,
 ) -> None:
     upstream.script(tokens=["x"] * 100, delay=0.02)
-    async with httpx.AsyncClient() as client:
+    async with new_session() as client:
         body = build_body(MODEL, MESSAGES)
         async with aclosing(stream_chat(upstream.base_url, KEY, body, client=client)) as events:
             async for _ in events:

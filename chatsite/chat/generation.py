@@ -11,7 +11,7 @@ import time
 import weakref
 from contextlib import suppress
 
-import httpx
+import aiohttp
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -21,7 +21,7 @@ from django.utils import timezone
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
 from chatsite.chat.turns import UpstreamRequest
-from chatsite.providers.client import Delta, Finish, ProviderError, Usage, stream_chat
+from chatsite.providers.client import Delta, Finish, ProviderError, Usage, new_session, stream_chat
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +32,20 @@ HEARTBEAT_SECONDS = 10.0
 # A streaming row not touched for this long belongs to a process that is gone.
 STALE_SECONDS = 60.0
 
-# Per event loop (a server has one; tests make one per test): an httpx client's pooled
+# Per event loop (a server has one; tests make one per test): a client session's pooled
 # connections belong to the loop that opened them.
-_http_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+_sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = weakref.WeakKeyDictionary()
 _reapers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
 _flusher_tasks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
 
 
-def http_client() -> httpx.AsyncClient:
+def http_client() -> aiohttp.ClientSession:
     """One pooled client per process: no TLS handshake per answer."""
     loop = asyncio.get_running_loop()
-    client = _http_clients.get(loop)
-    if client is None:
-        client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-            follow_redirects=False,
-        )
-        _http_clients[loop] = client
-    return client
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        session = _sessions[loop] = new_session()
+    return session
 
 
 def group_for(conversation_code) -> str:

@@ -1,10 +1,12 @@
-"""The one module that speaks Chat Completions: stream an answer, list models, explain failures."""
+"""The one module that speaks Chat Completions: stream an answer, list models, explain failures.
+
+HTTP goes through aiohttp: on the streaming hot path (one network read per token) it costs a
+fraction of httpx's CPU per read, which bench/stream.py measured as the largest cost per token.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -12,7 +14,9 @@ from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
 
-import httpx
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
 
 from chatsite.providers.sse import SSEError, SSEParser
 
@@ -30,7 +34,6 @@ __all__ = [
 ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error response read for its message
 MESSAGE_LIMIT = 300  # characters of a provider's own message shown to the user
 MODELS_BODY_LIMIT = 16 * 1024 * 1024  # a model list with descriptions can be large, not endless
-DRAIN_SECONDS = 1.0  # how long to wait for the end of the body after [DONE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,7 @@ async def stream_chat(
     api_key: str,
     body: dict,
     *,
-    client: httpx.AsyncClient | None = None,
+    client: aiohttp.ClientSession | None = None,
     connect_timeout: float = 10.0,
     idle_timeout: float = 60.0,
 ) -> AsyncIterator[Event]:
@@ -131,32 +134,29 @@ async def stream_chat(
     closes the HTTP response at once, also when the consuming task is cancelled, so the
     provider stops generating (and billing).
     """
-    timeout = httpx.Timeout(connect=connect_timeout, read=idle_timeout, write=idle_timeout, pool=connect_timeout)
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=idle_timeout
+    )
     own_client = client is None
     if client is None:
-        client = _new_client(timeout)
-    response: httpx.Response | None = None
-    chunks: AsyncIterator[bytes] | None = None
+        client = new_session()
+    response: aiohttp.ClientResponse | None = None
+    done = False
     try:
         response = await _send(client, "POST", base_url, "/chat/completions", api_key, timeout, body=body)
-        if not response.is_success:
+        if response.status >= 300:
             raise await _http_error(response, api_key)
 
         parser = SSEParser()
         finished = False
-        chunks = response.aiter_bytes()
+        content = response.content
         try:
-            ended = False
-            while not ended:
-                try:
-                    payloads = parser.feed(await anext(chunks))
-                except StopAsyncIteration:
-                    ended = True
-                    payloads = parser.close()
+            while True:
+                data = await content.readany()
+                payloads = parser.feed(data) if data else parser.close()
                 for payload in payloads:
                     if payload == "[DONE]":
-                        if not ended:
-                            await _read_to_end(chunks)
+                        done = True
                         return
                     for event in _chunk_events(payload, api_key):
                         if type(event) is Finish:
@@ -164,12 +164,14 @@ async def stream_chat(
                                 continue
                             finished = True
                         yield event
+                if not data:
+                    break
         except SSEError:
             limit = parser.max_event_bytes
             raise ProviderError("malformed", f"The provider sent an event larger than {_size(limit)}.") from None
-        except httpx.TimeoutException as exc:
-            raise _timeout_error(exc, idle_timeout) from exc
-        except (httpx.HTTPError, httpx.StreamError) as exc:
+        except TimeoutError as exc:
+            raise _timeout_error(idle_timeout) from exc
+        except (aiohttp.ClientError, ConnectionError) as exc:
             raise ProviderError(
                 "dropped", "The connection to the provider dropped before the answer was complete."
             ) from exc
@@ -177,40 +179,43 @@ async def stream_chat(
         # Some servers end with the finish chunk and no [DONE]; that answer is complete.
         if not finished:
             raise ProviderError("dropped", "The provider ended the stream before the answer was complete.")
+        done = True
     finally:
         # Closing an unfinished response closes its connection, which tells the provider to
-        # stop. Errors while tidying up would only hide the reason we stopped.
-        with suppress(Exception):
-            if chunks is not None:
-                await chunks.aclose()  # type: ignore[attr-defined]
-            if response is not None:
-                await response.aclose()
+        # stop; a finished one is released for reuse. Errors while tidying up would only hide
+        # the reason we stopped.
+        if response is not None:
+            with suppress(Exception):
+                if done:
+                    response.release()
+                else:
+                    response.close()
         if own_client:
             with suppress(Exception):
-                await client.aclose()
+                await client.close()
 
 
 async def list_models(
     base_url: str,
     api_key: str,
     *,
-    timeout: float = 15.0,  # noqa: ASYNC109 - httpx's per-step timeout, not a deadline
+    timeout: float = 15.0,  # noqa: ASYNC109 - a per-step timeout, not a deadline
 ) -> list[dict]:
     """GET {base_url}/models and return its "data" list (each item has at least an "id")."""
-    timeouts = httpx.Timeout(timeout)
-    async with _new_client(timeouts) as client:
+    timeouts = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout, sock_read=timeout)
+    async with new_session() as client:
         response = await _send(client, "GET", base_url, "/models", api_key, timeouts)
         try:
-            if not response.is_success:
+            if response.status >= 300:
                 raise await _http_error(response, api_key)
             try:
                 raw = await _read_bounded(response, MODELS_BODY_LIMIT)
-            except httpx.TimeoutException as exc:
-                raise _timeout_error(exc, timeout) from exc
-            except (httpx.HTTPError, httpx.StreamError) as exc:
+            except TimeoutError as exc:
+                raise _timeout_error(timeout) from exc
+            except (aiohttp.ClientError, ConnectionError) as exc:
                 raise ProviderError("dropped", "The connection to the provider dropped while listing models.") from exc
         finally:
-            await response.aclose()
+            response.close()
     try:
         doc = json.loads(raw)
     except ValueError:
@@ -222,26 +227,25 @@ async def list_models(
     return [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
 
-# Building an SSL context reads the CA bundle (~50 ms); a per-call client reuses this one.
-_ssl_context: ssl.SSLContext | None = None
-
-
-def _new_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
-    global _ssl_context
-    if _ssl_context is None:
-        _ssl_context = httpx.create_ssl_context()
-    return httpx.AsyncClient(timeout=timeout, verify=_ssl_context)
+def new_session() -> aiohttp.ClientSession:
+    """A client for providers: pooled connections, no cookies, no environment proxies for loopback."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        trust_env=True,
+    )
 
 
 async def _send(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     method: str,
     base_url: str,
     path: str,
     api_key: str,
-    timeouts: httpx.Timeout,
+    timeouts: aiohttp.ClientTimeout,
     body: dict | None = None,
-) -> httpx.Response:
+) -> aiohttp.ClientResponse:
     headers = {
         "Accept": "text/event-stream" if body is not None else "application/json",
         # A compressing gateway may hold tokens back to fill its compression window.
@@ -250,34 +254,30 @@ async def _send(
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     try:
-        request = client.build_request(
-            method, base_url.rstrip("/") + path, json=body, headers=headers, timeout=timeouts
-        )
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        url = URL(base_url.rstrip("/") + path)
+    except ValueError as exc:
         raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.") from exc
-    host = request.url.host
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.")
+    host = url.host
     try:
-        return await client.send(request, stream=True)
-    except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        return await client.request(method, url, json=body, headers=headers, timeout=timeouts, allow_redirects=False)
+    except aiohttp.ConnectionTimeoutError as exc:
         raise ProviderError("connect", f"Timed out connecting to the provider at {host}.") from exc
-    except httpx.TimeoutException as exc:
-        raise _timeout_error(exc, timeouts.read) from exc
-    except httpx.UnsupportedProtocol as exc:
+    except TimeoutError as exc:
+        raise _timeout_error(timeouts.sock_read) from exc
+    except aiohttp.InvalidURL as exc:
         raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.") from exc
-    except (httpx.ConnectError, httpx.ProxyError) as exc:
-        reason = _clean(str(exc), api_key)
+    except aiohttp.ClientConnectorError as exc:
+        reason = _clean(str(exc.os_error), api_key)
         detail = f": {reason}" if reason else "."
         raise ProviderError("connect", f"Could not connect to the provider at {host}{detail}") from exc
-    except (httpx.HTTPError, httpx.StreamError) as exc:
+    except (aiohttp.ClientError, ConnectionError) as exc:
         # The server accepted the connection, then closed it without an answer.
         raise ProviderError("dropped", f"The provider at {host} closed the connection without answering.") from exc
 
 
-def _timeout_error(exc: httpx.TimeoutException, seconds: float | None) -> ProviderError:
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return ProviderError("connect", "Timed out connecting to the provider.")
-    if isinstance(exc, httpx.WriteTimeout):
-        return ProviderError("timeout", "Timed out sending the request to the provider.")
+def _timeout_error(seconds: float | None) -> ProviderError:
     if seconds is None:
         return ProviderError("timeout", "The provider stopped sending; gave up waiting.")
     return ProviderError("timeout", f"The provider sent nothing for {seconds:g} s; gave up waiting.")
@@ -325,30 +325,22 @@ def _int(value: object) -> int:
     return value if type(value) is int else 0
 
 
-async def _read_to_end(chunks: AsyncIterator[bytes]) -> None:
-    """Read what follows [DONE] (normally just the end of the body) so that a shared client can
-    reuse the connection; an unfinished response would be closed instead."""
-    with suppress(TimeoutError, httpx.HTTPError, httpx.StreamError):
-        async with asyncio.timeout(DRAIN_SECONDS):
-            async for _ in chunks:
-                pass
-
-
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     body = bytearray()
-    async for data in response.aiter_bytes():
-        body += data
-        if len(body) >= limit:
+    while len(body) < limit:
+        data = await response.content.readany()
+        if not data:
             break
+        body += data
     return bytes(body[:limit])
 
 
-async def _http_error(response: httpx.Response, api_key: str) -> ProviderError:
+async def _http_error(response: aiohttp.ClientResponse, api_key: str) -> ProviderError:
     """A ProviderError for a non-2xx answer, quoting the provider's own message when it has one."""
-    status = response.status_code
+    status = response.status
     try:
         raw = await _read_bounded(response, ERROR_BODY_LIMIT)
-    except (httpx.HTTPError, httpx.StreamError):
+    except (TimeoutError, aiohttp.ClientError, ConnectionError):
         raw = b""  # the status alone still says what went wrong
     message = ""
     try:
@@ -376,7 +368,7 @@ async def _http_error(response: httpx.Response, api_key: str) -> ProviderError:
     elif status >= 500:
         code = "server"
         head = "The provider had an internal error" if status == 500 else "The provider is unavailable or overloaded"
-    else:  # 1xx/3xx: httpx does not follow redirects for us, so the base URL is likely wrong
+    else:  # 1xx/3xx: redirects are not followed, so the base URL is likely wrong
         code, head = "bad_request", "The provider answered with a redirect; check the base URL"
     text = f"{head} (HTTP {status})"
     if retry_after is not None:
@@ -410,7 +402,7 @@ def _clean(message: str, api_key: str) -> str:
     return message
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:
     """Seconds to wait from Retry-After (seconds or an HTTP date), or retry-after-ms."""
     value = headers.get("retry-after-ms")
     if value:
