@@ -48,6 +48,13 @@ def http_client() -> aiohttp.ClientSession:
     return session
 
 
+def coalesce_window() -> float:
+    """Seconds deltas wait to share a frame: STREAM_COALESCE_MS when the server is quiet, up to
+    STREAM_COALESCE_MAX_MS under load, where fewer, larger frames keep every stream on time."""
+    low = settings.STREAM_COALESCE_MS
+    return max(low, min(settings.STREAM_COALESCE_MAX_MS, 0.5 * len(RUNNING))) / 1000
+
+
 def group_for(conversation_code) -> str:
     return f"conv-{str(conversation_code).replace('-', '')}"
 
@@ -176,12 +183,11 @@ class Generation:
     async def _publish_loop(self) -> None:
         # The first delta goes out at once (time to first token); later ones that arrive
         # within the coalescing window share a frame.
-        window = settings.STREAM_COALESCE_MS / 1000
         while True:
             await self.wake.wait()
             self.wake.clear()
             await self._publish_pending()
-            await asyncio.sleep(window)
+            await asyncio.sleep(coalesce_window())
 
     async def _publish_pending(self) -> None:
         if not self.pending:
