@@ -48,7 +48,10 @@ def _turn_frames(turn: turns.Turn) -> list[dict]:
         after = str(turn.truncated_after.code) if turn.truncated_after else None
         frames.append({"type": "chat.truncated", "conversation": conversation, "after": after})
     for message in turn.added:
-        frames.append({"type": "chat.message", "conversation": conversation, "message": message_payload(message)})
+        # The answer has no attachments yet; a new question's are known: no query for either.
+        attachments = [] if message is turn.answer else getattr(message, "known_attachments", None)
+        payload = message_payload(message, attachments)
+        frames.append({"type": "chat.message", "conversation": conversation, "message": payload})
     frames.append({"type": "chat.conversation", "conversation": conversation_payload(turn.conversation)})
     return frames
 
@@ -170,10 +173,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _begin(self, turn: turns.Turn, events: list[dict]) -> None:
         code = str(turn.conversation.code)
         await self._join(code)
+        # The upstream request starts first; its first token is a network round trip away,
+        # while these frames go out now.
+        start_generation(code, turn.answer, turn.request)
         group = group_for(code)
         for event in events:
             await self.channel_layer.group_send(group, event)
-        start_generation(code, turn.answer, turn.request)
 
     async def _ask_snapshot(self, code: str) -> None:
         await self.channel_layer.group_send(

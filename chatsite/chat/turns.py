@@ -95,11 +95,25 @@ def _start_answer(conversation: Conversation, model: LanguageModel) -> tuple[Mes
         provider_name=model.provider.name,
     )
     provider = model.provider
-    body = build_body(model.name, build_messages(conversation, answer), conversation.parameters, provider.extra_body)
-    if conversation.model_id != model.pk:
-        conversation.model = model
-    conversation.save()  # bumps `updated`: the conversation moves to the top of the list
+    messages = build_messages(conversation, answer)
+    if (
+        conversation.title == Conversation._meta.get_field("title").default
+        and len(messages) - bool(conversation.system_prompt.strip()) == 1
+    ):
+        # The first question names the conversation.
+        conversation.title = title_from(answer_question_text(messages)) or "Image"
+    body = build_body(model.name, messages, conversation.parameters, provider.extra_body)
+    conversation.model = model
+    # Bumps `updated`: the conversation moves to the top of the list.
+    conversation.save(update_fields=["title", "model", "updated"])
     return answer, UpstreamRequest(provider.base_url, provider.api_key, body)
+
+
+def answer_question_text(messages: list[dict]) -> str:
+    content = messages[-1]["content"]
+    if isinstance(content, str):
+        return content
+    return " ".join(part["text"] for part in content if part.get("type") == "text")
 
 
 def _check_text(text: object, *, allow_empty: bool) -> str:
@@ -131,11 +145,9 @@ def send(user, conversation_code, text, attachment_codes=(), model_code=None) ->
             if len(attachments) != len(set(map(str, attachment_codes))):
                 raise ChatError("An attached image was not found; attach it again.")
         question = Message.objects.create(conversation=conversation, role=Message.Role.USER, text=text)
-        for attachment in attachments:
-            attachment.message = question
-            attachment.save(update_fields=["message"])
-        if not conversation.messages.exclude(pk=question.pk).exists():
-            conversation.title = title_from(text) or "Image"
+        if attachments:
+            Attachment.objects.filter(pk__in=[a.pk for a in attachments]).update(message=question)
+        question.known_attachments = attachments
         answer, request = _start_answer(conversation, model)
     return Turn(conversation, [question, answer], answer, request)
 

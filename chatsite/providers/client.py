@@ -6,7 +6,9 @@ fraction of httpx's CPU per read, which bench/stream.py measured as the largest 
 
 from __future__ import annotations
 
+import functools
 import json
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -233,8 +235,18 @@ def new_session() -> aiohttp.ClientSession:
         connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True),
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
-        trust_env=True,
+        # Proxies come from _proxy_for, looked up once: trust_env would read the environment
+        # and ~/.netrc in a thread on every request.
+        trust_env=False,
     )
+
+
+@functools.cache
+def _proxy_for(scheme: str, host: str) -> str | None:
+    """The HTTP(S)_PROXY for this host, honouring NO_PROXY (the environment read once)."""
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme)
 
 
 async def _send(

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import sys
 
 from daphne.cli import CommandLineInterface
 from django.conf import settings
@@ -38,6 +39,9 @@ class Command(BaseCommand):
         # row is an orphan; with Redis other processes may be streaming: go by staleness.
         asyncio.run(reap_and_announce(STALE_SECONDS if settings.REDIS_URL else 0))
         limit_request_bodies(settings.CHAT_MAX_UPLOAD_BYTES + 1024 * 1024)
+        # The database thread hands the GIL back and forth with the busy event loop after
+        # every SQLite call; the default 5 ms switch interval made each hand-off that long.
+        sys.setswitchinterval(0.001)
         self.stdout.write(f"chatsite is at http://{host}:{port}/")
         argv = [
             "-b", host,
