@@ -6,6 +6,7 @@ fraction of httpx's CPU per read, which bench/stream.py measured as the largest 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import urllib.request
@@ -35,6 +36,7 @@ __all__ = [
 
 ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error response read for its message
 MESSAGE_LIMIT = 300  # characters of a provider's own message shown to the user
+DRAIN_SECONDS = 1.0  # how long to wait for the end of the body after [DONE]
 MODELS_BODY_LIMIT = 16 * 1024 * 1024  # a model list with descriptions can be large, not endless
 
 
@@ -158,6 +160,12 @@ async def stream_chat(
                 payloads = parser.feed(data) if data else parser.close()
                 for payload in payloads:
                     if payload == "[DONE]":
+                        # Read the end of the body too, so the connection goes back to the pool
+                        # rather than being closed half-read.
+                        with suppress(Exception):
+                            async with asyncio.timeout(DRAIN_SECONDS):
+                                while await content.readany():
+                                    pass
                         done = True
                         return
                     for event in _chunk_events(payload, api_key):
