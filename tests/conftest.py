@@ -1,6 +1,9 @@
 """Shared fixtures: users alice, bob and charlie, the loopback upstream, and websocket clients
 that log in with a real session cookie."""
 
+import asyncio
+import inspect
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
@@ -37,6 +40,24 @@ def _isolated(settings, tmp_path):
     connections.settings["default"]["CONN_MAX_AGE"] = 0
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def _async_cleanup(request):
+    # Only async tests: an async fixture would wrap sync ones (Playwright's) in an event loop.
+    if inspect.iscoroutinefunction(request.function):
+        request.getfixturevalue("_close_provider_session")
+
+
+@pytest.fixture
+async def _close_provider_session():
+    """The generation's pooled provider session belongs to the test's event loop: close it there."""
+    yield
+    from chatsite.chat.generation import _sessions
+
+    session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()
 
 
 @pytest.fixture(scope="session")
