@@ -78,11 +78,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.personal_groups.append(session_group(session_key))
         for group in self.personal_groups:
             await self.channel_layer.group_add(group, self.channel_name)
+        if attach := getattr(self.channel_layer, "attach", None):
+            # In-process layer: events arrive by a plain call (see chatsite/layers.py).
+            attach(self.channel_name, self.dispatch)
         ensure_reaper()
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         # Leaving stops nothing: the answer goes on and is saved (see generation.py).
+        if detach := getattr(self.channel_layer, "detach", None):
+            detach(self.channel_name)
         for group in getattr(self, "personal_groups", []):
             await self.channel_layer.group_discard(group, self.channel_name)
         if getattr(self, "subscribed", None):

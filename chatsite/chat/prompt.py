@@ -12,16 +12,17 @@ def image_part(attachment: Attachment) -> dict:
     return {"type": "image_url", "image_url": {"url": f"data:{attachment.content_type};base64,{encoded}"}}
 
 
-def build_messages(conversation: Conversation, upto: Message) -> list[dict]:
-    """The system prompt and every message before `upto` (the answer being generated)."""
+def build_messages(conversation: Conversation, history: list[Message]) -> list[dict]:
+    """The system prompt and the history, oldest first (user messages' attachments prefetched,
+    or given as known_attachments for a message just written)."""
     messages: list[dict] = []
     if conversation.system_prompt.strip():
         messages.append({"role": "system", "content": conversation.system_prompt})
-    # Primary keys grow with time, unlike timestamps that two rows may share.
-    history = conversation.messages.filter(pk__lt=upto.pk).order_by("pk").prefetch_related("attachments")
     for message in history:
         if message.role == Message.Role.USER:
-            attachments = list(message.attachments.all())
+            attachments = getattr(message, "known_attachments", None)
+            if attachments is None:
+                attachments = list(message.attachments.all())
             if attachments:
                 parts: list[dict] = [{"type": "text", "text": message.text}] if message.text else []
                 parts += [image_part(a) for a in attachments]

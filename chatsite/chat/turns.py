@@ -81,21 +81,31 @@ def _usable_model(conversation: Conversation, model_code) -> LanguageModel:
     return model
 
 
-def _refuse_if_streaming(conversation: Conversation) -> None:
-    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+def _history(conversation: Conversation) -> list[Message]:
+    """The conversation's messages, oldest first, with their attachments; one query when it is
+    new. Refuses while an answer streams: a second one would interleave with it."""
+    # Primary keys grow with time, unlike timestamps that two rows may share.
+    history = list(conversation.messages.order_by("pk").prefetch_related("attachments"))
+    if any(message.status == Message.Status.STREAMING for message in history):
         raise ChatError("An answer is still streaming in this conversation; stop it first.")
+    return history
 
 
-def _start_answer(conversation: Conversation, model: LanguageModel) -> tuple[Message, UpstreamRequest]:
-    answer = Message.objects.create(
+def _start_answer(
+    conversation: Conversation, model: LanguageModel, history: list[Message], new: tuple[Message, ...] = ()
+) -> tuple[Message, UpstreamRequest]:
+    """Write the new messages and the streaming answer after history; build the request."""
+    provider = model.provider
+    answer = Message(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         model_name=model.name,
-        provider_name=model.provider.name,
+        provider_name=provider.name,
     )
-    provider = model.provider
-    messages = build_messages(conversation, answer)
+    # One INSERT for the question and its answer (both get their ids back).
+    Message.objects.bulk_create([*new, answer])
+    messages = build_messages(conversation, [*history, *new])
     if (
         conversation.title == Conversation._meta.get_field("title").default
         and len(messages) - bool(conversation.system_prompt.strip()) == 1
@@ -132,7 +142,7 @@ def send(user, conversation_code, text, attachment_codes=(), model_code=None) ->
     text = _check_text(text, allow_empty=bool(attachment_codes))
     with transaction.atomic():
         conversation = get_conversation(user, conversation_code, lock=True)
-        _refuse_if_streaming(conversation)
+        history = _history(conversation)
         model = _usable_model(conversation, model_code)
         attachments = []
         if attachment_codes:
@@ -144,24 +154,25 @@ def send(user, conversation_code, text, attachment_codes=(), model_code=None) ->
                 attachments = []
             if len(attachments) != len(set(map(str, attachment_codes))):
                 raise ChatError("An attached image was not found; attach it again.")
-        question = Message.objects.create(conversation=conversation, role=Message.Role.USER, text=text)
+        question = Message(conversation=conversation, role=Message.Role.USER, text=text)
+        question.known_attachments = attachments
+        answer, request = _start_answer(conversation, model, history, (question,))
         if attachments:
             Attachment.objects.filter(pk__in=[a.pk for a in attachments]).update(message=question)
-        question.known_attachments = attachments
-        answer, request = _start_answer(conversation, model)
     return Turn(conversation, [question, answer], answer, request)
 
 
 def regenerate(user, conversation_code) -> Turn:
     with transaction.atomic():
         conversation = get_conversation(user, conversation_code, lock=True)
-        _refuse_if_streaming(conversation)
-        last_question = conversation.messages.filter(role=Message.Role.USER).order_by("-pk").first()
-        if last_question is None:
+        history = _history(conversation)
+        asked = [i for i, message in enumerate(history) if message.role == Message.Role.USER]
+        if not asked:
             raise ChatError("There is nothing to regenerate yet.")
+        last_question = history[asked[-1]]
         conversation.messages.filter(pk__gt=last_question.pk).delete()
         model = _usable_model(conversation, None)
-        answer, request = _start_answer(conversation, model)
+        answer, request = _start_answer(conversation, model, history[: asked[-1] + 1])
     return Turn(conversation, [answer], answer, request, truncated_after=last_question, truncated=True)
 
 
@@ -169,16 +180,23 @@ def edit(user, conversation_code, message_code, text) -> Turn:
     text = _check_text(text, allow_empty=False)
     with transaction.atomic():
         conversation = get_conversation(user, conversation_code, lock=True)
-        _refuse_if_streaming(conversation)
-        try:
-            question = conversation.messages.get(code=message_code, role=Message.Role.USER)
-        except (Message.DoesNotExist, ValidationError, ValueError, TypeError):
-            raise ChatError("Message not found.") from None
+        history = _history(conversation)
+        at = next(
+            (
+                i
+                for i, message in enumerate(history)
+                if message.role == Message.Role.USER and str(message.code) == str(message_code)
+            ),
+            None,
+        )
+        if at is None:
+            raise ChatError("Message not found.")
+        question = history[at]
         conversation.messages.filter(pk__gt=question.pk).delete()
         question.text = text
         question.save(update_fields=["text", "updated"])
         model = _usable_model(conversation, None)
-        answer, request = _start_answer(conversation, model)
+        answer, request = _start_answer(conversation, model, history[: at + 1])
     # The edited message is resent whole so every tab shows the new text.
     return Turn(conversation, [question, answer], answer, request, truncated_after=question, truncated=True)
 

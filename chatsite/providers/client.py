@@ -10,8 +10,8 @@ import asyncio
 import functools
 import json
 import urllib.request
-from collections.abc import AsyncIterator
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from time import time
@@ -32,12 +32,14 @@ __all__ = [
     "build_body",
     "list_models",
     "stream_chat",
+    "stream_reads",
 ]
 
 ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error response read for its message
 MESSAGE_LIMIT = 300  # characters of a provider's own message shown to the user
 DRAIN_SECONDS = 1.0  # how long to wait for the end of the body after [DONE]
 MODELS_BODY_LIMIT = 16 * 1024 * 1024  # a model list with descriptions can be large, not endless
+HOLD_BELOW_BYTES = 16 * 1024  # reads this large come from a fast stream: never held
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +132,39 @@ async def stream_chat(
     connect_timeout: float = 10.0,
     idle_timeout: float = 60.0,
 ) -> AsyncIterator[Event]:
-    """POST body to {base_url}/chat/completions and yield the answer as it streams.
+    """POST body to {base_url}/chat/completions and yield the answer's events as they stream.
+
+    The event-by-event form of stream_reads (see there for errors and stopping).
+    """
+    async with aclosing(
+        stream_reads(base_url, api_key, body, client=client, connect_timeout=connect_timeout, idle_timeout=idle_timeout)
+    ) as reads:
+        async for events in reads:
+            for event in events:
+                yield event
+
+
+async def stream_reads(
+    base_url: str,
+    api_key: str,
+    body: dict,
+    *,
+    client: aiohttp.ClientSession | None = None,
+    connect_timeout: float = 10.0,
+    idle_timeout: float = 60.0,
+    hold: Callable[[], float] | None = None,
+) -> AsyncIterator[list[Event]]:
+    """POST body to {base_url}/chat/completions and yield the events of each network read.
+
+    With hold, reading stops for hold() seconds after a read that carried answer text, and
+    the next read takes everything that arrived meanwhile: one wake-up per window for a
+    stream rather than one per token, on a server that would coalesce those tokens anyway.
+    The first text is never held back, nor a stream fast enough to fill large reads (holding
+    it would only slow it down to a socket buffer per window).
 
     Every failure is raised as ProviderError. idle_timeout bounds the silence between two
     network reads, not the whole answer (reasoning models may think for minutes in total).
-    Close the generator to stop: `async with contextlib.aclosing(stream_chat(...)) as events`
+    Close the generator to stop: `async with contextlib.aclosing(stream_reads(...)) as reads`
     closes the HTTP response at once, also when the consuming task is cancelled, so the
     provider stops generating (and billing).
     """
@@ -154,28 +184,53 @@ async def stream_chat(
         parser = SSEParser()
         finished = False
         content = response.content
+        # Holding pauses the socket itself, so the kernel buffers the tokens (and aiohttp
+        # drops its read timeout meanwhile).
+        protocol = response.connection.protocol if hold and response.connection else None
         try:
             while True:
                 data = await content.readany()
                 payloads = parser.feed(data) if data else parser.close()
-                for payload in payloads:
-                    if payload == "[DONE]":
-                        # Read the end of the body too, so the connection goes back to the pool
-                        # rather than being closed half-read.
-                        with suppress(Exception):
-                            async with asyncio.timeout(DRAIN_SECONDS):
-                                while await content.readany():
-                                    pass
-                        done = True
-                        return
-                    for event in _chunk_events(payload, api_key):
-                        if type(event) is Finish:
-                            if finished:  # some servers repeat it in the usage chunk
-                                continue
-                            finished = True
-                        yield event
+                events: list[Event] = []
+                ended = False
+                try:
+                    for payload in payloads:
+                        if payload == "[DONE]":
+                            ended = True
+                            break
+                        for event in _chunk_events(payload, api_key):
+                            if type(event) is Finish:
+                                if finished:  # some servers repeat it in the usage chunk
+                                    continue
+                                finished = True
+                            events.append(event)
+                except ProviderError:
+                    if events:  # the text before an error reported in the stream is kept
+                        yield events
+                    raise
+                if events:
+                    yield events
+                if ended:
+                    # Read the end of the body too, so the connection goes back to the pool
+                    # rather than being closed half-read.
+                    with suppress(Exception):
+                        async with asyncio.timeout(DRAIN_SECONDS):
+                            while await content.readany():
+                                pass
+                    done = True
+                    return
                 if not data:
                     break
+                if (
+                    protocol is not None
+                    and len(data) < HOLD_BELOW_BYTES
+                    and any(type(event) is Delta for event in events)
+                ):
+                    protocol.pause_reading()
+                    try:
+                        await asyncio.sleep(hold())
+                    finally:
+                        protocol.resume_reading()
         except SSEError:
             limit = parser.max_event_bytes
             raise ProviderError("malformed", f"The provider sent an event larger than {_size(limit)}.") from None
