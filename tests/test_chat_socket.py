@@ -330,3 +330,29 @@ async def test_subscribing_after_the_answer_ended_sends_its_final_state(alice, c
     frame = await returning.receive_json_from(timeout=2)
     assert frame == {"type": "done", "conversation": code, "message": done}
     await returning.disconnect()
+
+
+async def test_users_sending_at_the_same_moment_each_get_their_own_answer(alice, bob, charlie, model, upstream):
+    # Sends that arrive together are written in one trip to the database (sendqueue.py).
+    users = [alice, bob, charlie]
+    conversations = [await Conversation.objects.acreate(owner=user, model=model) for user in users]
+    sockets = [await open_socket(user) for user in users]
+    for socket, conversation in zip(sockets, conversations, strict=True):
+        await socket.send_json_to({"type": "subscribe", "conversation": str(conversation.code)})
+    await asyncio.gather(
+        *(
+            socket.send_json_to({"type": "send", "conversation": str(conversation.code), "text": f"From {user}"})
+            for socket, conversation, user in zip(sockets, conversations, users, strict=True)
+        )
+    )
+    for socket, conversation, user in zip(sockets, conversations, users, strict=True):
+        frames = await frames_until(socket, is_done)
+        shown = {f["conversation"]["id"] if f["type"] == "conversation" else f["conversation"] for f in frames}
+        assert shown == {str(conversation.code)}
+        questions = [f["message"]["text"] for f in frames if f["type"] == "message" and f["message"]["role"] == "user"]
+        assert questions == [f"From {user}"]
+        assert answer_text(frames) == "Hello, world!"
+        assert frames[-1]["message"]["status"] == "complete"
+        await socket.disconnect()
+    sent = sorted(r["json"]["messages"][-1]["content"] for r in upstream.requests)
+    assert sent == sorted(f"From {user}" for user in users)

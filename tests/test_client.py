@@ -22,6 +22,7 @@ from chatsite.providers.client import (
     list_models,
     new_session,
     stream_chat,
+    stream_reads,
 )
 from tests.upstream import Upstream
 
@@ -413,3 +414,27 @@ def test_a_tool_call_chunk_with_null_content_yields_only_its_finish() -> None:
         '"finish_reason":"tool_calls"}]}'
     )
     assert _chunk_events(chunk, KEY) == [Finish("tool_calls")]
+
+
+async def reads_of(upstream: Upstream, hold=None) -> list[list[Event]]:
+    body = build_body(MODEL, MESSAGES)
+    return [events async for events in stream_reads(upstream.base_url, KEY, body, hold=hold)]
+
+
+async def test_held_reads_gather_the_tokens_of_a_window(upstream: Upstream) -> None:
+    tokens = [f"t{i} " for i in range(20)]
+    upstream.script(tokens=tokens, delay=0.02)
+    unheld = await reads_of(upstream)
+    upstream.script(tokens=tokens, delay=0.02)
+    held = await reads_of(upstream, hold=lambda: 0.1)
+
+    def texts(reads: list[list[Event]]) -> list[str]:
+        return ["".join(e.text for e in events if type(e) is Delta) for events in reads]
+
+    assert "".join(texts(held)) == "".join(texts(unheld)) == "".join(tokens)
+    # Without holding, about one read per token; held for 0.1 s, about one per five tokens.
+    assert len([t for t in texts(unheld) if t]) >= 15
+    assert len([t for t in texts(held) if t]) <= 8
+    # The first text is never held back: it goes out alone, at once.
+    assert [t for t in texts(held) if t][0] == "t0 "
+    assert Finish("stop") in [event for events in held for event in events]

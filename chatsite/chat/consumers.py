@@ -11,7 +11,8 @@ from chatsite.accounts.sockets import session_group, user_group
 from chatsite.chat import turns
 from chatsite.chat.generation import control_group_for, ensure_reaper, group_for, start_generation
 from chatsite.chat.models import Message
-from chatsite.chat.payloads import conversation_payload, message_payload
+from chatsite.chat.payloads import message_payload, turn_frames
+from chatsite.chat.sendqueue import send_queue
 
 CLOSE_LOGGED_OUT = 4401
 CLOSE_TOO_BIG = 1009
@@ -36,24 +37,9 @@ def _last_answer(code: str) -> dict | None:
 
 @database_sync_to_async
 def _take_turn(action, *args) -> tuple[turns.Turn, list[dict]]:
-    """Run a turn (send, regenerate, edit) and build its frames, in the database thread."""
+    """Run a turn (regenerate, edit) and build its frames, in the database thread."""
     turn = action(*args)
-    return turn, _turn_frames(turn)
-
-
-def _turn_frames(turn: turns.Turn) -> list[dict]:
-    conversation = str(turn.conversation.code)
-    frames = []
-    if turn.truncated:
-        after = str(turn.truncated_after.code) if turn.truncated_after else None
-        frames.append({"type": "chat.truncated", "conversation": conversation, "after": after})
-    for message in turn.added:
-        # The answer has no attachments yet; a new question's are known: no query for either.
-        attachments = [] if message is turn.answer else getattr(message, "known_attachments", None)
-        payload = message_payload(message, attachments)
-        frames.append({"type": "chat.message", "conversation": conversation, "message": payload})
-    frames.append({"type": "chat.conversation", "conversation": conversation_payload(turn.conversation)})
-    return frames
+    return turn, turn_frames(turn)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -128,16 +114,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"type": "done", "conversation": code, "message": last}))
 
     async def on_send(self, frame: dict) -> None:
-        await self._begin(
-            *await _take_turn(
-                turns.send,
-                self.user,
-                frame.get("conversation"),
-                frame.get("text"),
-                frame.get("attachments") or [],
-                frame.get("model"),
-            )
+        ask = turns.Ask(
+            self.user, frame.get("conversation"), frame.get("text"), frame.get("attachments") or [], frame.get("model")
         )
+        # Its answer is streaming already (see sendqueue.py).
+        await self._announce(*await send_queue().send(ask))
 
     async def on_regenerate(self, frame: dict) -> None:
         await self._begin(*await _take_turn(turns.regenerate, self.user, frame.get("conversation")))
@@ -176,11 +157,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(group_for(code), self.channel_name)
 
     async def _begin(self, turn: turns.Turn, events: list[dict]) -> None:
+        # The upstream request starts first; its first token is a network round trip away,
+        # while the frames go out now.
+        start_generation(turn.conversation.code, turn.answer, turn.request)
+        await self._announce(turn, events)
+
+    async def _announce(self, turn: turns.Turn, events: list[dict]) -> None:
         code = str(turn.conversation.code)
         await self._join(code)
-        # The upstream request starts first; its first token is a network round trip away,
-        # while these frames go out now.
-        start_generation(code, turn.answer, turn.request)
         group = group_for(code)
         for event in events:
             await self.channel_layer.group_send(group, event)

@@ -15,13 +15,14 @@ import aiohttp
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
 from chatsite.chat.turns import UpstreamRequest
 from chatsite.providers.client import Delta, Finish, ProviderError, Usage, new_session, stream_reads
+from chatsite.rows import update_rows
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Generation:
     def __init__(self, conversation_code, answer: Message, request: UpstreamRequest):
         self.conversation = str(conversation_code)
         self.answer = answer
+        self.answer_id = str(answer.code)
         self.request = request
         self.group = group_for(conversation_code)
         self.layer = get_channel_layer()
@@ -190,7 +192,7 @@ class Generation:
             {
                 "type": "chat.delta",
                 "conversation": self.conversation,
-                "message": str(self.answer.code),
+                "message": self.answer_id,
                 "seq": self.seq,
                 "text": text,
             },
@@ -235,21 +237,15 @@ def _due_flushes(now: float) -> dict[int, str]:
     return due
 
 
-ANSWER_COLUMNS = tuple(Message._meta.get_field(name).column for name in ("text", "updated", "id", "status"))
-
-
 @database_sync_to_async
 def _write_answers(texts: dict[int, str]) -> None:
-    # One statement run for every row: the ORM would compile an UPDATE per answer, which at a
-    # few hundred streaming answers costs more than the writes themselves.
-    connection = connections[Message.objects.db]
-    table, text_c, updated_c, id_c, status_c = map(connection.ops.quote_name, (Message._meta.db_table, *ANSWER_COLUMNS))
-    now = Message._meta.get_field("updated").get_db_prep_value(timezone.now(), connection)
-    # A finished answer is saved by its generation; never overwrite it here. (Only quoted
-    # identifiers go into the text; the values are parameters.)
-    sql = f"UPDATE {table} SET {text_c} = %s, {updated_c} = %s WHERE {id_c} = %s AND {status_c} = %s"  # noqa: S608
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        cursor.executemany(sql, [(text, now, pk, Message.Status.STREAMING.value) for pk, text in texts.items()])
+    now = timezone.now()
+    streaming = Message.Status.STREAMING
+    with transaction.atomic():
+        # A finished answer is saved by its generation; never overwrite it here.
+        update_rows(
+            Message, ["text", "updated"], ["id", "status"], [(text, now, pk, streaming) for pk, text in texts.items()]
+        )
 
 
 async def _flush_forever() -> None:

@@ -13,6 +13,14 @@ class ConversationQuerySet(models.QuerySet):
             return self.none()
         return self.filter(owner=user)
 
+    def for_users(self, pairs) -> "ConversationQuerySet":
+        """for_user for many (user, conversation code) pairs at once: each code only with its user."""
+        owned = models.Q()
+        for user, code in pairs:
+            if user.is_authenticated and user.is_active:
+                owned |= models.Q(owner=user, code=code)
+        return self.filter(owned) if owned else self.none()
+
 
 class Conversation(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -1,8 +1,13 @@
 """The JSON shapes of conversations and messages, shared by pages and websocket frames."""
 
+from typing import TYPE_CHECKING
+
 from django.urls import reverse
 
 from chatsite.chat.models import Attachment, Conversation, Message
+
+if TYPE_CHECKING:
+    from chatsite.chat.turns import Turn
 
 
 def attachment_payload(attachment: Attachment) -> dict:
@@ -44,3 +49,19 @@ def conversation_payload(conversation: Conversation) -> dict:
         "model": str(model.code) if model else None,
         "updated": conversation.updated.isoformat() if conversation.updated else None,
     }
+
+
+def turn_frames(turn: "Turn") -> list[dict]:
+    """The group events that show a new turn in every tab: truncation, new messages, the title."""
+    conversation = str(turn.conversation.code)
+    frames = []
+    if turn.truncated:
+        after = str(turn.truncated_after.code) if turn.truncated_after else None
+        frames.append({"type": "chat.truncated", "conversation": conversation, "after": after})
+    for message in turn.added:
+        # The answer has no attachments yet; a new question's are known: no query for either.
+        attachments = [] if message is turn.answer else getattr(message, "known_attachments", None)
+        payload = message_payload(message, attachments)
+        frames.append({"type": "chat.message", "conversation": conversation, "message": payload})
+    frames.append({"type": "chat.conversation", "conversation": conversation_payload(turn.conversation)})
+    return frames

@@ -1,0 +1,76 @@
+"""Turns written together (turns.send_many): each ask gets its own result, nobody else's."""
+
+import uuid
+
+import pytest
+
+from chatsite.chat import turns
+from chatsite.chat.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+
+def user_texts(request: turns.UpstreamRequest) -> list[str]:
+    return [m["content"] for m in request.body["messages"] if m["role"] == "user"]
+
+
+def test_a_batch_of_sends_writes_each_turn_in_its_own_conversation(alice, bob, model):
+    mine = Conversation.objects.create(owner=alice, model=model)
+    theirs = Conversation.objects.create(owner=bob, model=model)
+    Message.objects.create(conversation=mine, role="user", text="Earlier question")
+    Message.objects.create(conversation=mine, role="assistant", text="Earlier answer")
+
+    a, b = turns.send_many(
+        [turns.Ask(alice, str(mine.code), "Alice asks"), turns.Ask(bob, str(theirs.code), "Bob asks")]
+    )
+
+    assert (a.conversation.pk, b.conversation.pk) == (mine.pk, theirs.pk)
+    assert user_texts(a.request) == ["Earlier question", "Alice asks"]
+    assert user_texts(b.request) == ["Bob asks"]
+    assert [m.text for m in mine.messages.order_by("pk")] == ["Earlier question", "Earlier answer", "Alice asks", ""]
+    assert [(m.role, m.status) for m in theirs.messages.order_by("pk")] == [
+        ("user", "complete"),
+        ("assistant", "streaming"),
+    ]
+    theirs.refresh_from_db()
+    mine.refresh_from_db()
+    assert theirs.title == "Bob asks"  # a first question names its conversation
+    assert mine.title == "New chat"  # a later one does not
+
+
+def test_a_bad_ask_fails_alone(alice, bob, model):
+    mine = Conversation.objects.create(owner=alice, model=model)
+    theirs = Conversation.objects.create(owner=bob, model=model)
+    other = Conversation.objects.create(owner=alice, model=model)
+
+    results = turns.send_many(
+        [
+            turns.Ask(alice, str(theirs.code), "Not mine"),
+            turns.Ask(alice, "not-a-uuid", "Malformed"),
+            turns.Ask(alice, str(uuid.uuid4()), "Does not exist"),
+            turns.Ask(alice, str(mine.code), "   "),
+            turns.Ask(alice, str(mine.code), "First"),
+            turns.Ask(alice, str(mine.code), "Second, while the first streams"),
+            turns.Ask(alice, str(other.code), "Fine", model=str(uuid.uuid4())),
+        ]
+    )
+
+    messages = [r.message if isinstance(r, turns.ChatError) else "ok" for r in results]
+    assert messages == [
+        turns.NOT_FOUND,  # another user's id answers like one that does not exist
+        turns.NOT_FOUND,
+        turns.NOT_FOUND,
+        "The message is empty.",
+        "ok",
+        turns.STILL_STREAMING,
+        "That model is not available.",
+    ]
+    assert not theirs.messages.exists()
+    assert [m.text for m in mine.messages.order_by("pk")] == ["First", ""]
+    assert not other.messages.exists()
+
+
+def test_a_lone_send_raises_its_error(alice, bob, model):
+    theirs = Conversation.objects.create(owner=bob, model=model)
+    with pytest.raises(turns.ChatError, match=turns.NOT_FOUND):
+        turns.send(alice, str(theirs.code), "Hello")
