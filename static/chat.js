@@ -95,7 +95,11 @@ function renderMeta(m) {
   if (status) parts.push(h('span', { class: 'meta-status', text: status }));
   if (m.status !== 'streaming') {
     if (d.prompt_tokens != null || d.completion_tokens != null) {
-      const usage = `${d.prompt_tokens ?? '?'} prompt + ${d.completion_tokens ?? '?'} completion tokens`;
+      let usage = `${d.prompt_tokens ?? '?'} prompt + ${d.completion_tokens ?? '?'} completion tokens`;
+      const details = [];
+      if (d.cached_tokens) details.push(`${d.cached_tokens} cached`);
+      if (d.reasoning_tokens) details.push(`${d.reasoning_tokens} reasoning`);
+      if (details.length) usage += ` (${details.join(', ')})`;
       parts.push(h('span', { class: 'meta-usage', text: usage }));
     }
     const timing = [];
@@ -108,8 +112,21 @@ function renderMeta(m) {
 
 function renderBody(m) {
   if (m.editing) return;
-  if (m.role === 'assistant') m.body.replaceChildren(renderMarkdown(m.text));
-  else m.body.textContent = m.text;
+  if (m.role === 'assistant') {
+    renderThinking(m);
+    m.body.replaceChildren(renderMarkdown(m.text));
+  } else m.body.textContent = m.text;
+}
+
+// The model's reasoning: plain text in a collapsible block above the answer, never Markdown.
+function renderThinking(m) {
+  m.thinking.hidden = !m.reasoning;
+  if (!m.reasoning) return;
+  const tokens = m.data.reasoning_tokens;
+  let label = 'Thinking…';
+  if (m.status !== 'streaming' || m.text) label = tokens ? `Thought for ${tokens} tokens` : 'Thought';
+  m.thinking.querySelector('summary').textContent = label;
+  m.thinking.querySelector('.thinking-body').textContent = m.reasoning;
 }
 
 function renderAttachments(m) {
@@ -144,7 +161,11 @@ function buildMessage(m) {
     : [h('button', { type: 'button', class: 'copy-message', text: 'Copy' }),
       h('button', { type: 'button', class: 'regenerate-button', text: 'Regenerate' })];
   m.body = h('div', { class: 'message-body' });
+  m.thinking = m.role === 'assistant'
+    ? h('details', { class: 'thinking', hidden: true }, h('summary', { text: 'Thinking…' }), h('div', { class: 'thinking-body' }))
+    : '';
   m.el = h('article', { 'data-message-id': m.id, 'data-role': m.role },
+    m.thinking,
     m.body,
     m.role === 'user' ? h('div', { class: 'message-attachments' }) : '',
     h('div', { class: 'message-footer' }, h('div', { class: 'message-meta' }), h('div', { class: 'message-actions' }, ...actions)));
@@ -162,6 +183,7 @@ function upsertMessage(data, seq = 0) {
   m.data = data;
   m.status = data.status;
   m.text = data.text || '';
+  m.reasoning = data.reasoning || '';
   renderMessage(m);
   return m;
 }
@@ -290,6 +312,7 @@ function onDelta(f) {
   if (f.seq !== m.seq + 1) return askResync();
   m.seq = f.seq;
   m.text += f.text;
+  if (f.reasoning) m.reasoning += f.reasoning;
   scheduleBody(m);
 }
 

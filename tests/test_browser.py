@@ -752,3 +752,31 @@ def test_a_normal_chat_logs_no_console_errors_and_no_csp_violations(browser, cha
         assert watch.dialogs == []
     finally:
         context.close()
+
+
+def test_thinking_streams_into_a_collapsed_block_above_the_answer_and_stays_after_a_reload(page, up, watch):
+    thoughts = ["The user ", "greets me. ", "<img src=x onerror=alert(1)>", " I will greet back."]
+    up.script(reasoning=thoughts, tokens=words("w", 8), delay=0.05)
+    open_chat(page)
+    send(page, "Hello")
+    answer = last_answer(page)
+    thinking = answer.locator("details.thinking")
+    # While the model thinks, the block says so before any answer text.
+    expect(thinking.locator("summary")).to_have_text("Thinking…")
+    expect(thinking).not_to_have_attribute("open", "")
+    wait_status(page, "complete")
+
+    def check() -> None:
+        expect(thinking.locator("summary")).to_have_text("Thought for 4 tokens")
+        thinking.locator("summary").click()
+        expect(thinking.locator(".thinking-body")).to_have_text("".join(thoughts))  # inert text
+        assert thinking.locator("img").count() == 0
+        assert body_text(answer) == "".join(words("w", 8))  # the answer holds no thinking
+        expect(answer.locator(".meta-usage")).to_contain_text("(4 reasoning)")
+
+    check()
+    page.reload()
+    answer = last_answer(page)
+    thinking = answer.locator("details.thinking")
+    check()
+    assert watch.dialogs == []

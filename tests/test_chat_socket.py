@@ -356,3 +356,45 @@ async def test_users_sending_at_the_same_moment_each_get_their_own_answer(alice,
         await socket.disconnect()
     sent = sorted(r["json"]["messages"][-1]["content"] for r in upstream.requests)
     assert sent == sorted(f"From {user}" for user in users)
+
+
+async def test_thinking_streams_and_is_saved_apart_from_the_answer(alice, conversation, upstream):
+    upstream.script(reasoning=["Hmm, ", "a greeting."], tokens=["Hi", "!"], delay=0.01)
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, is_done)
+
+    deltas = [f for f in frames if f["type"] == "delta"]
+    assert "".join(d.get("reasoning", "") for d in deltas) == "Hmm, a greeting."
+    assert answer_text(frames) == "Hi!"
+    done = frames[-1]["message"]
+    assert (done["text"], done["reasoning"], done["reasoning_tokens"]) == ("Hi!", "Hmm, a greeting.", 2)
+    row = await saved(done["id"])
+    assert (row.text, row.reasoning, row.reasoning_tokens, row.completion_tokens) == ("Hi!", "Hmm, a greeting.", 2, 4)
+    await socket.disconnect()
+
+    # The thinking is never sent back to the provider.
+    socket = await open_socket(alice)
+    await start(socket, conversation, "And now?")
+    await frames_until(socket, lambda f: is_done(f) and f["message"]["id"] != done["id"])
+    assert upstream.requests[-1]["json"]["messages"][1] == {"role": "assistant", "content": "Hi!"}
+    await socket.disconnect()
+
+
+async def test_a_tab_that_rejoins_while_the_model_thinks_gets_the_thinking_so_far(alice, conversation, upstream):
+    upstream.script(reasoning=[f"r{i} " for i in range(30)], tokens=["Done."], delay=0.02)
+    socket = await open_socket(alice)
+    code = await start(socket, conversation)
+    await frames_until(socket, lambda f: f["type"] == "delta" and f["seq"] >= 3)
+    await socket.disconnect()
+
+    reloaded = await open_socket(alice)
+    await reloaded.send_json_to({"type": "subscribe", "conversation": code})
+    frames = await frames_until(reloaded, is_done)
+    snapshot = next(f for f in frames if f["type"] == "snapshot")
+    later = [f for f in frames if f["type"] == "delta" and f["seq"] > snapshot["seq"]]
+    shown = snapshot["message"]["reasoning"] + "".join(f.get("reasoning", "") for f in later)
+    assert snapshot["message"]["reasoning"].startswith("r0 r1 ")
+    assert shown == "".join(f"r{i} " for i in range(30))
+    assert frames[-1]["message"]["text"] == "Done."
+    await reloaded.disconnect()

@@ -16,6 +16,7 @@ from chatsite.providers.client import (
     Event,
     Finish,
     ProviderError,
+    Reasoning,
     Usage,
     _chunk_events,
     build_body,
@@ -438,3 +439,21 @@ async def test_held_reads_gather_the_tokens_of_a_window(upstream: Upstream) -> N
     # The first text is never held back: it goes out alone, at once.
     assert [t for t in texts(held) if t][0] == "t0 "
     assert Finish("stop") in [event for events in held for event in events]
+
+
+@pytest.mark.parametrize("name", ["reasoning_content", "reasoning"])
+async def test_thinking_streams_apart_from_the_answer_with_its_token_count(upstream: Upstream, name: str) -> None:
+    upstream.script(reasoning=["Let me ", "think."], reasoning_field=name, tokens=["Yes", "."])
+    events = await collect(upstream)
+    assert events[:4] == [Reasoning("Let me "), Reasoning("think."), Delta("Yes"), Delta(".")]
+    assert events[-1] == Usage(2, 4, 6, reasoning_tokens=2)
+
+
+def test_usage_details_are_read_and_malformed_ones_ignored() -> None:
+    chunk = (
+        '{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":7,"total_tokens":17,'
+        '"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":5}}}'
+    )
+    assert _chunk_events(chunk, KEY) == [Usage(10, 7, 17, reasoning_tokens=5, cached_tokens=4)]
+    odd = '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"completion_tokens_details":"x"}}'
+    assert _chunk_events(odd, KEY) == [Usage(1, 1, 2)]

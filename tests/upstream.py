@@ -82,6 +82,8 @@ class Script:
     crlf: bool = False  # \r\n line endings
     split: bool = False  # each event in several writes, cut inside CRLF and UTF-8 characters
     huge_chunk: int | None = None  # one more content delta of this many characters
+    reasoning: list[str] = field(default_factory=list)  # thinking deltas before the content
+    reasoning_field: str = "reasoning_content"  # or "reasoning", as some gateways name it
 
 
 class _Closed(Exception):
@@ -373,7 +375,7 @@ class Upstream:
         model = script.model or str(body.get("model", ""))
         usage = script.usage
         if usage is None:
-            usage = _count_usage(body, tokens)
+            usage = _count_usage(body, tokens, len(script.reasoning))
         if not body.get("stream"):
             return await _send_json(conn, 200, _completion(next(self._ids), model, tokens, usage, script.finish_reason))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -441,6 +443,10 @@ class _Stream:
         await conn.sleep(script.first_delay)
         if script.role_chunk:
             await self.event(self.chunk('{"role":"assistant","content":""}'))
+        for thought in script.reasoning:
+            await conn.sleep(script.delay)
+            # As DeepSeek and vLLM send it: content null while the model thinks.
+            await self.event(self.chunk(json.dumps({script.reasoning_field: thought, "content": None})))
         for sent in range(len(tokens) + 1):
             if script.drop_after == sent:
                 conn.transport.close()  # type: ignore[union-attr]  # no terminating chunk
@@ -480,17 +486,20 @@ def _frame(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def _count_usage(body: dict, tokens: list[str]) -> dict:
+def _count_usage(body: dict, tokens: list[str], thoughts: int = 0) -> dict:
     prompt = 0
     for message in body.get("messages") or []:
         if isinstance(message, dict):
             prompt += len(str(message.get("content", "")).split())
     prompt = max(prompt, 1)
-    return {
+    usage = {
         "prompt_tokens": prompt,
-        "completion_tokens": len(tokens),
-        "total_tokens": prompt + len(tokens),
+        "completion_tokens": len(tokens) + thoughts,
+        "total_tokens": prompt + len(tokens) + thoughts,
     }
+    if thoughts:
+        usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
+    return usage
 
 
 def _completion(number: int, model: str, tokens: list[str], usage: dict | Literal[False], finish: str | None) -> dict:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
 from chatsite.chat.turns import UpstreamRequest
-from chatsite.providers.client import Delta, Finish, ProviderError, Usage, new_session, stream_reads
+from chatsite.providers.client import Delta, Finish, ProviderError, Reasoning, Usage, new_session, stream_reads
 from chatsite.rows import update_rows
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,15 @@ HEARTBEAT_SECONDS = 10.0
 # What an answer's end writes.
 FINAL_FIELDS = [
     "text",
+    "reasoning",
     "status",
     "finish_reason",
     "error",
     "prompt_tokens",
     "completion_tokens",
     "total_tokens",
+    "reasoning_tokens",
+    "cached_tokens",
     "first_token_ms",
     "duration_ms",
     "updated",
@@ -77,6 +80,33 @@ def control_group_for(conversation_code) -> str:
     return f"ctl-{str(conversation_code).replace('-', '')}"
 
 
+class Growing:
+    """Text that arrives in pieces: joined only when needed, with what was already published."""
+
+    __slots__ = ("parts", "published_parts")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.published_parts = 0
+
+    @property
+    def fresh(self) -> bool:
+        """Something arrived since the last take."""
+        return self.published_parts < len(self.parts)
+
+    def take(self) -> str:
+        """What arrived since the last take."""
+        new = "".join(self.parts[self.published_parts :])
+        self.published_parts = len(self.parts)
+        return new
+
+    def published(self) -> str:
+        return "".join(self.parts[: self.published_parts])
+
+    def all(self) -> str:
+        return "".join(self.parts)
+
+
 class Generation:
     def __init__(self, conversation_code, answer: Message, request: UpstreamRequest):
         self.conversation = str(conversation_code)
@@ -85,8 +115,8 @@ class Generation:
         self.request = request
         self.group = group_for(conversation_code)
         self.layer = get_channel_layer()
-        self.parts: list[str] = []  # the answer so far, joined only when needed
-        self.pending: list[str] = []  # text not yet sent to the group
+        self.text = Growing()  # the answer
+        self.thinking = Growing()  # its reasoning, shown apart
         self.seq = 0
         self.stop_requested = False
         self.task: asyncio.Task | None = None
@@ -128,17 +158,18 @@ class Generation:
             try:
                 async for events in reads:
                     for event in events:
-                        if type(event) is Delta:
-                            if not self.parts:
+                        if type(event) is Delta or type(event) is Reasoning:
+                            if answer.first_token_ms is None:
                                 answer.first_token_ms = round((time.monotonic() - started) * 1000)
-                            self.parts.append(event.text)
-                            self.pending.append(event.text)
+                            (self.text if type(event) is Delta else self.thinking).parts.append(event.text)
                         elif type(event) is Finish:
                             answer.finish_reason = event.reason[:40]
                         elif type(event) is Usage:
                             answer.prompt_tokens = event.prompt_tokens
                             answer.completion_tokens = event.completion_tokens
                             answer.total_tokens = event.total_tokens
+                            answer.reasoning_tokens = event.reasoning_tokens or None
+                            answer.cached_tokens = event.cached_tokens or None
                     await self._publish_pending()
             finally:
                 # Closes the HTTP response at once: the provider stops generating (and billing).
@@ -163,7 +194,8 @@ class Generation:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
             answer.duration_ms = round((time.monotonic() - started) * 1000)
-            answer.text = "".join(self.parts)
+            answer.text = self.text.all()
+            answer.reasoning = self.thinking.all()
             try:
                 await self._publish_pending()
                 await database_sync_to_async(self._save_final)()
@@ -195,21 +227,19 @@ class Generation:
                 )
 
     async def _publish_pending(self) -> None:
-        if not self.pending:
+        if not (self.text.fresh or self.thinking.fresh):
             return
-        text = "".join(self.pending)
-        self.pending.clear()
         self.seq += 1
-        await self.layer.group_send(
-            self.group,
-            {
-                "type": "chat.delta",
-                "conversation": self.conversation,
-                "message": self.answer_id,
-                "seq": self.seq,
-                "text": text,
-            },
-        )
+        event = {
+            "type": "chat.delta",
+            "conversation": self.conversation,
+            "message": self.answer_id,
+            "seq": self.seq,
+            "text": self.text.take(),
+        }
+        if reasoning := self.thinking.take():
+            event["reasoning"] = reasoning
+        await self.layer.group_send(self.group, event)
 
     # -- plain helpers ---------------------------------------------------------------------
 
@@ -223,31 +253,32 @@ class Generation:
         payload = message_payload(self.answer, attachments=[])
         if streaming:
             # Exactly the text of deltas 1..seq: what is pending goes out as delta seq+1.
-            payload["text"] = "".join(self.parts[: len(self.parts) - len(self.pending)])
+            payload["text"] = self.text.published()
+            payload["reasoning"] = self.thinking.published()
             payload["status"] = Message.Status.STREAMING
         return payload
 
 
-def _due_flushes(now: float) -> dict[int, str]:
-    """The growing answers to write now: those with new text, and silent ones now and then."""
+def _due_flushes(now: float) -> dict[int, tuple[str, str]]:
+    """The growing answers to write now (text, reasoning): those that grew, silent ones now and then."""
     due = {}
     for pk, generation in list(RUNNING.items()):
-        if len(generation.parts) != generation.saved_parts or now - generation.last_write >= HEARTBEAT_SECONDS:
-            generation.saved_parts = len(generation.parts)
+        size = len(generation.text.parts) + len(generation.thinking.parts)
+        if size != generation.saved_parts or now - generation.last_write >= HEARTBEAT_SECONDS:
+            generation.saved_parts = size
             generation.last_write = now
-            due[pk] = "".join(generation.parts)
+            due[pk] = (generation.text.all(), generation.thinking.all())
     return due
 
 
 @database_sync_to_async
-def _write_answers(texts: dict[int, str]) -> None:
+def _write_answers(texts: dict[int, tuple[str, str]]) -> None:
     now = timezone.now()
     streaming = Message.Status.STREAMING
+    rows = [(text, reasoning, now, pk, streaming) for pk, (text, reasoning) in texts.items()]
     with transaction.atomic():
         # A finished answer is saved by its generation; never overwrite it here.
-        update_rows(
-            Message, ["text", "updated"], ["id", "status"], [(text, now, pk, streaming) for pk, text in texts.items()]
-        )
+        update_rows(Message, ["text", "reasoning", "updated"], ["id", "status"], rows)
 
 
 async def _flush_forever() -> None:

@@ -26,6 +26,7 @@ from chatsite.providers.sse import SSEError, SSEParser
 __all__ = [
     "Delta",
     "Event",
+    "Reasoning",
     "Finish",
     "ProviderError",
     "Usage",
@@ -50,12 +51,25 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class Reasoning:
+    """More of the model's thinking, streamed before (or between) the answer text.
+
+    Gateways name it `reasoning_content` (DeepSeek, vLLM, llama.cpp) or `reasoning` (OpenRouter
+    style); it is kept apart from the answer and never sent back upstream.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Token counts for the whole request, as reported by the provider."""
 
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    reasoning_tokens: int = 0  # completion_tokens_details.reasoning_tokens, part of completion_tokens
+    cached_tokens: int = 0  # prompt_tokens_details.cached_tokens, part of prompt_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +79,7 @@ class Finish:
     reason: str
 
 
-Event = Delta | Usage | Finish
+Event = Delta | Reasoning | Usage | Finish
 
 
 class ProviderError(Exception):
@@ -224,7 +238,7 @@ async def stream_reads(
                 if (
                     protocol is not None
                     and len(data) < HOLD_BELOW_BYTES
-                    and any(type(event) is Delta for event in events)
+                    and any(type(event) is Delta or type(event) is Reasoning for event in events)
                 ):
                     protocol.pause_reading()
                     try:
@@ -379,6 +393,10 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
         if type(choice) is dict:
             delta = choice.get("delta")
             if delta and type(delta) is dict:
+                # Thinking comes before the answer (a chunk rarely has both).
+                thought = delta.get("reasoning_content") or delta.get("reasoning")
+                if thought and type(thought) is str:
+                    events.append(Reasoning(thought))
                 content = delta.get("content")
                 # Empty strings are noise (the first chunk often has role=assistant, content="").
                 if content and type(content) is str:
@@ -392,8 +410,15 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
         prompt = _int(usage.get("prompt_tokens"))
         completion = _int(usage.get("completion_tokens"))
         total = _int(usage.get("total_tokens")) or prompt + completion
-        events.append(Usage(prompt, completion, total))
+        reasoning = _int(_details(usage, "completion_tokens_details").get("reasoning_tokens"))
+        cached = _int(_details(usage, "prompt_tokens_details").get("cached_tokens"))
+        events.append(Usage(prompt, completion, total, reasoning, cached))
     return events
+
+
+def _details(usage: dict, key: str) -> dict:
+    details = usage.get(key)
+    return details if type(details) is dict else {}
 
 
 def _int(value: object) -> int:
