@@ -80,7 +80,10 @@ function statusLabel(d) {
   if (d.status === 'error') return `Error: ${d.error || 'the answer failed'}`;
   if (d.status === 'interrupted') return 'Interrupted — the server stopped while answering';
   if (d.status === 'complete' && d.finish_reason === 'length') return 'Cut off (length)';
-  if (d.status === 'complete' && d.finish_reason === 'content_filter') return 'Cut off (content filter)';
+  if (d.status === 'complete' && d.finish_reason === 'content_filter') {
+    return d.text ? 'Cut off (content filter)' : "Blocked by the provider's content filter";
+  }
+  if (d.refusal) return 'Refused';
   return '';
 }
 
@@ -95,11 +98,13 @@ function renderMeta(m) {
   if (status) parts.push(h('span', { class: 'meta-status', text: status }));
   if (m.status !== 'streaming') {
     if (d.prompt_tokens != null || d.completion_tokens != null) {
-      let usage = `${d.prompt_tokens ?? '?'} prompt + ${d.completion_tokens ?? '?'} completion tokens`;
+      const about = d.usage_estimated ? '≈ ' : '';
+      let usage = `${about}${d.prompt_tokens ?? '?'} prompt + ${d.completion_tokens ?? '?'} completion tokens`;
       const details = [];
       if (d.cached_tokens) details.push(`${d.cached_tokens} cached`);
       if (d.reasoning_tokens) details.push(`${d.reasoning_tokens} reasoning`);
       if (details.length) usage += ` (${details.join(', ')})`;
+      if (d.usage_estimated) usage += ' (estimated: the provider sent no counts)';
       parts.push(h('span', { class: 'meta-usage', text: usage }));
     }
     const timing = [];
@@ -115,6 +120,9 @@ function renderBody(m) {
   if (m.role === 'assistant') {
     renderThinking(m);
     m.body.replaceChildren(renderMarkdown(m.text));
+    // A refusal is the model's own words, shown as such and as plain text.
+    m.refusalBox.hidden = !m.refusal;
+    m.refusalBox.querySelector('.refusal-text').textContent = m.refusal;
   } else m.body.textContent = m.text;
 }
 
@@ -159,14 +167,19 @@ function buildMessage(m) {
   const actions = m.role === 'user'
     ? [h('button', { type: 'button', class: 'edit-button', text: 'Edit' })]
     : [h('button', { type: 'button', class: 'copy-message', text: 'Copy' }),
+      h('button', { type: 'button', class: 'continue-button', text: 'Continue', title: 'The answer hit its length limit: ask for the rest' }),
       h('button', { type: 'button', class: 'regenerate-button', text: 'Regenerate' })];
   m.body = h('div', { class: 'message-body' });
   m.thinking = m.role === 'assistant'
     ? h('details', { class: 'thinking', hidden: true }, h('summary', { text: 'Thinking…' }), h('div', { class: 'thinking-body' }))
     : '';
+  m.refusalBox = m.role === 'assistant'
+    ? h('div', { class: 'refusal', hidden: true }, h('strong', { text: 'The model declined: ' }), h('span', { class: 'refusal-text' }))
+    : '';
   m.el = h('article', { 'data-message-id': m.id, 'data-role': m.role },
     m.thinking,
     m.body,
+    m.refusalBox,
     m.role === 'user' ? h('div', { class: 'message-attachments' }) : '',
     h('div', { class: 'message-footer' }, h('div', { class: 'message-meta' }), h('div', { class: 'message-actions' }, ...actions)));
 }
@@ -184,6 +197,7 @@ function upsertMessage(data, seq = 0) {
   m.status = data.status;
   m.text = data.text || '';
   m.reasoning = data.reasoning || '';
+  m.refusal = data.refusal || '';
   renderMessage(m);
   return m;
 }
@@ -223,6 +237,8 @@ function updateControls() {
   for (const m of all) {
     const regen = m.el.querySelector('.regenerate-button');
     if (regen) regen.hidden = streaming || m !== lastAssistant;
+    const more = m.el.querySelector('.continue-button');
+    if (more) more.hidden = streaming || m !== all[all.length - 1] || m.data.finish_reason !== 'length';
     const copy = m.el.querySelector('.copy-message');
     if (copy) copy.hidden = m.status === 'streaming' || !m.text;
     const edit = m.el.querySelector('.edit-button');
@@ -276,6 +292,8 @@ els.scroller.addEventListener('click', async (e) => {
     flash(button, (await copyText(code.textContent)) ? 'Copied' : 'Copy failed');
   } else if (button.classList.contains('copy-message')) {
     flash(button, (await copyText(m.text)) ? 'Copied' : 'Copy failed');
+  } else if (button.classList.contains('continue-button')) {
+    sendFrame({ type: 'continue', conversation: state.conversation.id });
   } else if (button.classList.contains('regenerate-button')) {
     sendFrame({ type: 'regenerate', conversation: state.conversation.id });
   } else if (button.classList.contains('edit-button')) {
@@ -313,6 +331,7 @@ function onDelta(f) {
   m.seq = f.seq;
   m.text += f.text;
   if (f.reasoning) m.reasoning += f.reasoning;
+  if (f.refusal) m.refusal += f.refusal;
   scheduleBody(m);
 }
 
@@ -327,7 +346,10 @@ function onSnapshot(f) {
 
 function onMessage(data) {
   // A repeated `message` frame for an answer already streaming must not wipe its text.
-  if (state.messages.get(data.id)?.status === 'streaming' && data.status === 'streaming') return;
+  const known = state.messages.get(data.id);
+  if (known?.status === 'streaming' && data.status === 'streaming') return;
+  // A finished answer streaming again (Continue): its deltas count from 1 anew.
+  if (known && data.status === 'streaming') known.seq = 0;
   const ours = data.role === 'user' && state.pending;
   if (ours) {
     AttachmentTray.release(state.pending.items);

@@ -780,3 +780,34 @@ def test_thinking_streams_into_a_collapsed_block_above_the_answer_and_stays_afte
     thinking = answer.locator("details.thinking")
     check()
     assert watch.dialogs == []
+
+
+def test_an_answer_cut_off_at_its_length_limit_offers_continue_which_grows_it(page, up):
+    up.script(tokens=words("a", 4), finish_reason="length", delay=0.02)
+    open_chat(page)
+    send(page, "Count for me")
+    wait_status(page, "complete")
+    answer = last_answer(page)
+    expect(answer.locator(".meta-status")).to_have_text("Cut off (length)")
+    more = answer.locator(".continue-button")
+    expect(more).to_be_visible()
+
+    up.script(tokens=[" a4", " a5"], delay=0.02)
+    more.click()
+    expect(answer).to_have_attribute("data-status", "complete", timeout=STREAM_TIMEOUT)
+    expect(answer.locator(".message-body")).to_have_text("a0 a1 a2 a3 a4 a5")
+    expect(page.locator('article[data-role="assistant"]')).to_have_count(1)  # the same answer grew
+    expect(more).to_be_hidden()
+
+
+def test_a_refusal_is_shown_as_the_models_words_not_as_an_empty_answer(page, up, watch):
+    up.script(tokens=[], refusal=["I won't do ", "<b>that</b>."])
+    open_chat(page)
+    send(page, "Do something bad")
+    wait_status(page, "complete")
+    answer = last_answer(page)
+    refusal = answer.locator(".refusal")
+    expect(refusal).to_be_visible()
+    expect(refusal.locator(".refusal-text")).to_have_text("I won't do <b>that</b>.")
+    assert refusal.locator("b").count() == 0
+    expect(answer.locator(".meta-status")).to_have_text("Refused")

@@ -398,3 +398,62 @@ async def test_a_tab_that_rejoins_while_the_model_thinks_gets_the_thinking_so_fa
     assert shown == "".join(f"r{i} " for i in range(30))
     assert frames[-1]["message"]["text"] == "Done."
     await reloaded.disconnect()
+
+
+async def test_a_refusal_is_streamed_and_saved_apart_from_the_empty_answer(alice, conversation, upstream):
+    upstream.script(tokens=[], refusal=["I can't ", "help with that."])
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, is_done)
+    assert "".join(f.get("refusal", "") for f in frames if f["type"] == "delta") == "I can't help with that."
+    done = frames[-1]["message"]
+    assert (done["text"], done["refusal"], done["status"]) == ("", "I can't help with that.", "complete")
+    row = await saved(done["id"])
+    assert row.refusal == "I can't help with that."
+    await socket.disconnect()
+
+
+async def test_usage_the_provider_did_not_send_is_estimated_and_marked(alice, conversation, upstream):
+    upstream.script(tokens=["abcd", "efgh", "ij"], usage=False)  # 10 characters
+    socket = await open_socket(alice)
+    await start(socket, conversation, "Hi there, how are you?")  # 22 characters
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    assert (done["prompt_tokens"], done["completion_tokens"], done["total_tokens"]) == (6, 3, 9)
+    assert done["usage_estimated"] is True
+    await socket.disconnect()
+
+    upstream.script(tokens=["ok"])  # reported: not estimated
+    socket = await open_socket(alice)
+    await start(socket, conversation, "Again")
+    done2 = (await frames_until(socket, lambda f: is_done(f) and f["message"]["id"] != done["id"]))[-1]["message"]
+    assert done2["usage_estimated"] is False
+    assert done2["completion_tokens"] == 1
+    await socket.disconnect()
+
+
+async def test_continue_grows_an_answer_cut_off_at_its_length_limit(alice, conversation, upstream):
+    upstream.script(tokens=["One ", "two "], finish_reason="length")
+    socket = await open_socket(alice)
+    code = await start(socket, conversation, "Count")
+    first = (await frames_until(socket, is_done))[-1]["message"]
+    assert first["finish_reason"] == "length"
+
+    upstream.script(tokens=["three."])
+    await socket.send_json_to({"type": "continue", "conversation": code})
+    frames = await frames_until(socket, is_done)
+    again = next(f["message"] for f in frames if f["type"] == "message")
+    assert (again["id"], again["status"], again["text"]) == (first["id"], "streaming", "One two ")
+    assert [f["seq"] for f in frames if f["type"] == "delta"][0] == 1
+    done = frames[-1]["message"]
+    assert (done["id"], done["text"], done["finish_reason"]) == (first["id"], "One two three.", "stop")
+    assert done["completion_tokens"] == first["completion_tokens"] + 1  # the usage of both requests
+    sent = upstream.requests[-1]["json"]["messages"]
+    assert sent[-2] == {"role": "assistant", "content": "One two "}
+    assert sent[-1]["role"] == "user" and "Continue" in sent[-1]["content"]
+    assert await Message.objects.filter(conversation=conversation).acount() == 2
+
+    # A complete answer cannot be continued.
+    await socket.send_json_to({"type": "continue", "conversation": code})
+    error = await socket.receive_json_from(timeout=5)
+    assert error["type"] == "error" and "length limit" in error["error"]
+    await socket.disconnect()

@@ -17,6 +17,7 @@ from chatsite.providers.client import (
     Finish,
     ProviderError,
     Reasoning,
+    Refusal,
     Usage,
     _chunk_events,
     build_body,
@@ -457,3 +458,10 @@ def test_usage_details_are_read_and_malformed_ones_ignored() -> None:
     assert _chunk_events(chunk, KEY) == [Usage(10, 7, 17, reasoning_tokens=5, cached_tokens=4)]
     odd = '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"completion_tokens_details":"x"}}'
     assert _chunk_events(odd, KEY) == [Usage(1, 1, 2)]
+
+
+async def test_a_refusal_is_its_own_event(upstream: Upstream) -> None:
+    upstream.script(tokens=[], refusal=["I can't ", "help with that."])
+    events = await collect(upstream)
+    assert events[:2] == [Refusal("I can't "), Refusal("help with that.")]
+    assert Finish("stop") in events

@@ -84,6 +84,7 @@ class Script:
     huge_chunk: int | None = None  # one more content delta of this many characters
     reasoning: list[str] = field(default_factory=list)  # thinking deltas before the content
     reasoning_field: str = "reasoning_content"  # or "reasoning", as some gateways name it
+    refusal: list[str] = field(default_factory=list)  # refusal deltas after the content
 
 
 class _Closed(Exception):
@@ -470,6 +471,9 @@ class _Stream:
             delta = json.dumps({"content": tokens[sent]}, ensure_ascii=False)
             await self.event(self.chunk(delta))
 
+        for piece in script.refusal:
+            await conn.sleep(script.delay)
+            await self.event(self.chunk(json.dumps({"content": None, "refusal": piece})))
         if script.finish_reason:
             in_finish = usage if script.usage_in_finish and usage else None
             await self.event(self.chunk("{}", script.finish_reason, in_finish))

@@ -128,6 +128,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             *await _take_turn(turns.edit, self.user, frame.get("conversation"), frame.get("message"), frame.get("text"))
         )
 
+    async def on_continue(self, frame: dict) -> None:
+        await self._begin(*await _take_turn(turns.continue_answer, self.user, frame.get("conversation")))
+
     async def on_stop(self, frame: dict) -> None:
         code, _ = await _owned_conversation(self.user, frame.get("conversation"))
         # Reaches the generation in whichever process runs it.
@@ -143,6 +146,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "send": on_send,
         "regenerate": on_regenerate,
         "edit": on_edit,
+        "continue": on_continue,
         "stop": on_stop,
         "resync": on_resync,
     }

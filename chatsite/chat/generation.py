@@ -21,7 +21,17 @@ from django.utils import timezone
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
 from chatsite.chat.turns import UpstreamRequest
-from chatsite.providers.client import Delta, Finish, ProviderError, Reasoning, Usage, new_session, stream_reads
+from chatsite.chat.usage import estimate_usage
+from chatsite.providers.client import (
+    Delta,
+    Finish,
+    ProviderError,
+    Reasoning,
+    Refusal,
+    Usage,
+    new_session,
+    stream_reads,
+)
 from chatsite.rows import update_rows
 
 log = logging.getLogger(__name__)
@@ -31,9 +41,12 @@ log = logging.getLogger(__name__)
 RUNNING: dict[int, "Generation"] = {}
 HEARTBEAT_SECONDS = 10.0
 # What an answer's end writes.
+# The message fields the model's text events go to, in the order of Generation.streams.
+STREAM_FIELDS = {Delta: "text", Reasoning: "reasoning", Refusal: "refusal"}
+STREAMED = list(STREAM_FIELDS.values())
+USAGE_FIELDS = ["prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens"]
 FINAL_FIELDS = [
-    "text",
-    "reasoning",
+    *STREAMED,
     "status",
     "finish_reason",
     "error",
@@ -42,6 +55,7 @@ FINAL_FIELDS = [
     "total_tokens",
     "reasoning_tokens",
     "cached_tokens",
+    "usage_estimated",
     "first_token_ms",
     "duration_ms",
     "updated",
@@ -83,11 +97,12 @@ def control_group_for(conversation_code) -> str:
 class Growing:
     """Text that arrives in pieces: joined only when needed, with what was already published."""
 
-    __slots__ = ("parts", "published_parts")
+    __slots__ = ("parts", "published_parts", "start")
 
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.published_parts = 0
+    def __init__(self, before: str = "") -> None:
+        # A continued answer starts from its text so far, already published.
+        self.parts: list[str] = [before] if before else []
+        self.published_parts = self.start = len(self.parts)
 
     @property
     def fresh(self) -> bool:
@@ -106,6 +121,10 @@ class Growing:
     def all(self) -> str:
         return "".join(self.parts)
 
+    def new(self) -> str:
+        """What this generation added."""
+        return "".join(self.parts[self.start :])
+
 
 class Generation:
     def __init__(self, conversation_code, answer: Message, request: UpstreamRequest):
@@ -115,8 +134,13 @@ class Generation:
         self.request = request
         self.group = group_for(conversation_code)
         self.layer = get_channel_layer()
-        self.text = Growing()  # the answer
-        self.thinking = Growing()  # its reasoning, shown apart
+        # What the model writes, by the message field it goes to: the answer, its thinking
+        # (shown apart, never sent back upstream) and a refusal.
+        self.streams = {field: Growing(getattr(answer, field)) for field in STREAMED}
+        # A continued answer adds this generation's usage to what it had.
+        self.usage_before = {field: getattr(answer, field) or 0 for field in USAGE_FIELDS}
+        self.usage_seen = False
+        self.wrote = False  # the model has written something in this generation
         self.seq = 0
         self.stop_requested = False
         self.task: asyncio.Task | None = None
@@ -158,18 +182,17 @@ class Generation:
             try:
                 async for events in reads:
                     for event in events:
-                        if type(event) is Delta or type(event) is Reasoning:
-                            if answer.first_token_ms is None:
+                        if (field := STREAM_FIELDS.get(type(event))) is not None:
+                            if not self.wrote:
+                                self.wrote = True
                                 answer.first_token_ms = round((time.monotonic() - started) * 1000)
-                            (self.text if type(event) is Delta else self.thinking).parts.append(event.text)
+                            self.streams[field].parts.append(event.text)
                         elif type(event) is Finish:
                             answer.finish_reason = event.reason[:40]
                         elif type(event) is Usage:
-                            answer.prompt_tokens = event.prompt_tokens
-                            answer.completion_tokens = event.completion_tokens
-                            answer.total_tokens = event.total_tokens
-                            answer.reasoning_tokens = event.reasoning_tokens or None
-                            answer.cached_tokens = event.cached_tokens or None
+                            self.usage_seen = True
+                            for field, before in self.usage_before.items():
+                                setattr(answer, field, (before + getattr(event, field)) or None)
                     await self._publish_pending()
             finally:
                 # Closes the HTTP response at once: the provider stops generating (and billing).
@@ -194,8 +217,17 @@ class Generation:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
             answer.duration_ms = round((time.monotonic() - started) * 1000)
-            answer.text = self.text.all()
-            answer.reasoning = self.thinking.all()
+            for field, stream in self.streams.items():
+                setattr(answer, field, stream.all())
+            if not self.usage_seen and self.wrote:
+                # No usage from the provider (some gateways send none, a stopped stream never
+                # gets it): estimate it, and say so.
+                written = "".join(stream.new() for stream in self.streams.values())
+                prompt, completion = estimate_usage(self.request.body or {}, written)
+                answer.prompt_tokens = self.usage_before["prompt_tokens"] + prompt
+                answer.completion_tokens = self.usage_before["completion_tokens"] + completion
+                answer.total_tokens = answer.prompt_tokens + answer.completion_tokens
+                answer.usage_estimated = True
             try:
                 await self._publish_pending()
                 await database_sync_to_async(self._save_final)()
@@ -227,7 +259,7 @@ class Generation:
                 )
 
     async def _publish_pending(self) -> None:
-        if not (self.text.fresh or self.thinking.fresh):
+        if not any(stream.fresh for stream in self.streams.values()):
             return
         self.seq += 1
         event = {
@@ -235,10 +267,11 @@ class Generation:
             "conversation": self.conversation,
             "message": self.answer_id,
             "seq": self.seq,
-            "text": self.text.take(),
+            "text": self.streams["text"].take(),
         }
-        if reasoning := self.thinking.take():
-            event["reasoning"] = reasoning
+        for field in ("reasoning", "refusal"):
+            if more := self.streams[field].take():
+                event[field] = more
         await self.layer.group_send(self.group, event)
 
     # -- plain helpers ---------------------------------------------------------------------
@@ -253,32 +286,32 @@ class Generation:
         payload = message_payload(self.answer, attachments=[])
         if streaming:
             # Exactly the text of deltas 1..seq: what is pending goes out as delta seq+1.
-            payload["text"] = self.text.published()
-            payload["reasoning"] = self.thinking.published()
+            for field, stream in self.streams.items():
+                payload[field] = stream.published()
             payload["status"] = Message.Status.STREAMING
         return payload
 
 
-def _due_flushes(now: float) -> dict[int, tuple[str, str]]:
-    """The growing answers to write now (text, reasoning): those that grew, silent ones now and then."""
+def _due_flushes(now: float) -> dict[int, tuple[str, ...]]:
+    """The growing answers to write now (their STREAMED fields): those that grew, silent ones now and then."""
     due = {}
     for pk, generation in list(RUNNING.items()):
-        size = len(generation.text.parts) + len(generation.thinking.parts)
+        size = sum(len(stream.parts) for stream in generation.streams.values())
         if size != generation.saved_parts or now - generation.last_write >= HEARTBEAT_SECONDS:
             generation.saved_parts = size
             generation.last_write = now
-            due[pk] = (generation.text.all(), generation.thinking.all())
+            due[pk] = tuple(stream.all() for stream in generation.streams.values())
     return due
 
 
 @database_sync_to_async
-def _write_answers(texts: dict[int, tuple[str, str]]) -> None:
+def _write_answers(texts: dict[int, tuple[str, ...]]) -> None:
     now = timezone.now()
     streaming = Message.Status.STREAMING
-    rows = [(text, reasoning, now, pk, streaming) for pk, (text, reasoning) in texts.items()]
+    rows = [(*fields, now, pk, streaming) for pk, fields in texts.items()]
     with transaction.atomic():
         # A finished answer is saved by its generation; never overwrite it here.
-        update_rows(Message, ["text", "reasoning", "updated"], ["id", "status"], rows)
+        update_rows(Message, [*STREAMED, "updated"], ["id", "status"], rows)
 
 
 async def _flush_forever() -> None:

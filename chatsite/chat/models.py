@@ -62,6 +62,8 @@ class Message(models.Model):
     text = models.TextField(blank=True)
     # The model's thinking (reasoning deltas), shown apart and never sent back upstream.
     reasoning = models.TextField(blank=True)
+    # A model declining to answer says why here (delta.refusal), apart from the answer.
+    refusal = models.TextField(blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE, db_index=True)
     finish_reason = models.CharField(max_length=40, blank=True)
     # What answered, as sent upstream and as it was named then (the model row may go away).
@@ -72,6 +74,8 @@ class Message(models.Model):
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)  # part of completion_tokens
     cached_tokens = models.PositiveIntegerField(null=True, blank=True)  # part of prompt_tokens
+    # The provider reported no usage: the counts are estimated from the text (about 4 characters a token).
+    usage_estimated = models.BooleanField(default=False)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)

@@ -327,6 +327,30 @@ def edit(user, conversation_code, message_code, text) -> Turn:
     return Turn(conversation, [question, plan.answer], plan.answer, request, truncated_after=question, truncated=True)
 
 
+# Sent after an answer cut off for length: the Chat Completions API has no portable way to
+# resume an assistant message, so the model is asked to go on from its own last words.
+CONTINUE_PROMPT = "Continue exactly where your last message stopped, without repeating anything."
+
+
+def continue_answer(user, conversation_code) -> Turn:
+    """Ask for more of the last answer when it was cut off for length; the same message grows."""
+    with transaction.atomic():
+        conversation = get_conversation(user, conversation_code, lock=True)
+        history = _history(conversation)
+        answer = history[-1] if history else None
+        if answer is None or answer.role != Message.Role.ASSISTANT or answer.finish_reason != "length":
+            raise ChatError("Only an answer cut off at its length limit can be continued.")
+        model = _usable_model(conversation, None)
+        messages = [*build_messages(conversation, history), {"role": "user", "content": CONTINUE_PROMPT}]
+        body = build_body(model.name, messages, conversation.parameters, model.provider.extra_body)
+        answer.status = Message.Status.STREAMING
+        answer.finish_reason = ""
+        answer.model_name, answer.provider_name = model.name, model.provider.name
+        answer.save(update_fields=["status", "finish_reason", "model_name", "provider_name", "updated"])
+    request = UpstreamRequest(model.provider.base_url, model.provider.api_key, body)
+    return Turn(conversation, [answer], answer, request)
+
+
 def title_from(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= 60 else line[:59].rstrip() + "…"

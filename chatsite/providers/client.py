@@ -27,6 +27,7 @@ __all__ = [
     "Delta",
     "Event",
     "Reasoning",
+    "Refusal",
     "Finish",
     "ProviderError",
     "Usage",
@@ -62,6 +63,13 @@ class Reasoning:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """The model declining to answer (`delta.refusal`), shown as such rather than as an answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Token counts for the whole request, as reported by the provider."""
 
@@ -79,7 +87,8 @@ class Finish:
     reason: str
 
 
-Event = Delta | Reasoning | Usage | Finish
+Event = Delta | Reasoning | Refusal | Usage | Finish
+TEXT_EVENTS = (Delta, Reasoning, Refusal)  # what the model writes, as opposed to bookkeeping
 
 
 class ProviderError(Exception):
@@ -238,7 +247,7 @@ async def stream_reads(
                 if (
                     protocol is not None
                     and len(data) < HOLD_BELOW_BYTES
-                    and any(type(event) is Delta or type(event) is Reasoning for event in events)
+                    and any(type(event) in TEXT_EVENTS for event in events)
                 ):
                     protocol.pause_reading()
                     try:
@@ -401,6 +410,9 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
                 # Empty strings are noise (the first chunk often has role=assistant, content="").
                 if content and type(content) is str:
                     events.append(Delta(content))
+                refusal = delta.get("refusal")
+                if refusal and type(refusal) is str:
+                    events.append(Refusal(refusal))
             reason = choice.get("finish_reason")
             if reason and type(reason) is str:
                 events.append(Finish(reason))
