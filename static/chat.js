@@ -3,6 +3,7 @@
 import { renderMarkdown, copyText } from './js/markdown.js';
 import { postJSON, ReconnectingSocket } from './js/net.js';
 import { AttachmentTray, acceptDroppedAndPastedImages } from './js/attachments.js';
+import { settingsPanel } from './js/settings.js';
 
 const config = JSON.parse(document.getElementById('chat-config').textContent);
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
@@ -536,6 +537,17 @@ async function createConversation() {
   showTitle();
   socket.send({ type: 'subscribe', conversation: conv.id });
 }
+
+settingsPanel({
+  dialog: document.getElementById('settings-dialog'),
+  button: document.getElementById('settings-button'),
+  optionsUrl: (id) => urlFor('options', id),
+  currentConversation: () => state.conversation,
+  ensureConversation: async () => {
+    if (!state.conversation) await createConversation();
+  },
+  onSaved: (conv) => updateConversation(conv),
+});
 
 async function send() {
   const text = els.input.value.trim();

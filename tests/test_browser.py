@@ -811,3 +811,43 @@ def test_a_refusal_is_shown_as_the_models_words_not_as_an_empty_answer(page, up,
     expect(refusal.locator(".refusal-text")).to_have_text("I won't do <b>that</b>.")
     assert refusal.locator("b").count() == 0
     expect(answer.locator(".meta-status")).to_have_text("Refused")
+
+
+def test_the_settings_panel_saves_checks_and_sends_the_conversations_parameters(page, up):
+    open_chat(page)
+    page.locator("#settings-button").click()  # a new chat: the conversation is made first
+    dialog = page.locator("#settings-dialog")
+    expect(dialog).to_be_visible()
+    form = dialog.locator("form")
+    form.locator("[name=system_prompt]").fill("You are terse.")
+    form.locator("[name=temperature]").fill("3")
+    form.locator("[name=response_format]").select_option("json_schema")
+    schema = form.locator("[name=schema]")
+    expect(schema).to_be_visible()
+    schema.fill('{"type": "objekt"}')
+    dialog.locator(".settings-save").click()
+    # The server's checks come back in the panel, which stays open.
+    expect(dialog.locator(".settings-error")).to_contain_text("temperature must be between 0 and 2")
+    form.locator("[name=temperature]").fill("0.2")
+    dialog.locator(".settings-save").click()
+    expect(dialog.locator(".settings-error")).to_contain_text("not valid JSON Schema")
+    schema.fill('{"type": "object", "properties": {"n": {"type": "integer"}}}')
+    form.locator("[name=stop]").fill("END\nSTOP")
+    form.locator("[name=extra_body]").fill('{"provider": {"sort": "price"}}')
+    dialog.locator(".settings-save").click()
+    expect(dialog).to_be_hidden()
+
+    send(page, "A number please")
+    wait_status(page, "complete")
+    sent = chat_requests(up)[-1]["json"]
+    assert sent["messages"][0] == {"role": "system", "content": "You are terse."}
+    assert (sent["temperature"], sent["stop"], sent["provider"]) == (0.2, ["END", "STOP"], {"sort": "price"})
+    assert sent["response_format"]["json_schema"]["schema"]["properties"] == {"n": {"type": "integer"}}
+
+    # After a reload the panel shows what was saved.
+    page.reload()
+    page.locator("#settings-button").click()
+    expect(form.locator("[name=system_prompt]")).to_have_value("You are terse.")
+    expect(form.locator("[name=temperature]")).to_have_value("0.2")
+    expect(form.locator("[name=stop]")).to_have_value("END\nSTOP")
+    expect(form.locator("[name=response_format]")).to_have_value("json_schema")

@@ -1,6 +1,16 @@
-"""The allow-list of sampling parameters a conversation may send upstream, with their ranges."""
+"""What a conversation may send upstream besides its messages: allow-listed, range-checked.
 
+The ranges are the providers' (seeds 000-003). Everything a browser sends goes through
+clean_parameters; the result is stored on the conversation and merged into the request body by
+build_body, which never lets it change the model, the messages or streaming.
+"""
+
+import json
+import re
 from dataclasses import dataclass
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 
 @dataclass(frozen=True)
@@ -10,14 +20,22 @@ class Param:
     high: float
 
 
-# Ranges from the providers' references (seeds 000-003).
-ALLOWED = {
+NUMBERS = {
     "temperature": Param(float, 0, 2),
     "top_p": Param(float, 0, 1),
     "max_tokens": Param(int, 1, 1_000_000),
     "presence_penalty": Param(float, -2, 2),
     "frequency_penalty": Param(float, -2, 2),
+    "seed": Param(int, -(2**53) + 1, 2**53 - 1),  # what a browser's numbers hold exactly
+    "top_logprobs": Param(int, 0, 20),
 }
+REASONING_EFFORTS = ("low", "medium", "high")
+MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 200
+MAX_EXTRA_BYTES = 16 * 1024
+SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Extra body fields may not take over what chatsite itself controls.
+RESERVED = {"model", "messages", "stream", "stream_options", "n"}
 
 
 class ParameterError(ValueError):
@@ -30,17 +48,109 @@ def clean_parameters(raw: object) -> dict:
         raise ParameterError("Parameters must be an object.")
     cleaned: dict = {}
     for key, value in raw.items():
-        spec = ALLOWED.get(key)
-        if spec is None:
+        if value is None or value == "" or value == []:
+            continue  # not set: the provider's default
+        if key in NUMBERS:
+            cleaned[key] = _number(key, value, NUMBERS[key])
+        elif key in CLEANERS:
+            cleaned[key] = CLEANERS[key](value)
+        else:
             raise ParameterError(f"Unknown parameter {str(key)[:40]!r}.")
-        if value is None or value == "":
-            continue
-        # bool is an int subclass: refuse it explicitly.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParameterError(f"{key} must be a number.")
-        if spec.kind is int and value != int(value):
-            raise ParameterError(f"{key} must be a whole number.")
-        if not spec.low <= value <= spec.high:
-            raise ParameterError(f"{key} must be between {spec.low:g} and {spec.high:g}.")
-        cleaned[key] = spec.kind(value)
+    if "top_logprobs" in cleaned and not cleaned.get("logprobs"):
+        raise ParameterError("top_logprobs needs logprobs switched on.")
+    if cleaned.get("logprobs") is False:
+        del cleaned["logprobs"]  # false is the default: nothing to send
     return cleaned
+
+
+def _number(key: str, value: object, spec: Param) -> int | float:
+    # bool is an int subclass: refuse it explicitly.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ParameterError(f"{key} must be a number.")
+    if spec.kind is int and value != int(value):
+        raise ParameterError(f"{key} must be a whole number.")
+    if not spec.low <= value <= spec.high:
+        raise ParameterError(f"{key} must be between {spec.low:g} and {spec.high:g}.")
+    return spec.kind(value)
+
+
+def _stop(value: object) -> str | list[str]:
+    sequences = [value] if isinstance(value, str) else value
+    if not isinstance(sequences, list) or not all(isinstance(s, str) and s for s in sequences):
+        raise ParameterError("stop must be a text or a list of texts.")
+    if len(sequences) > MAX_STOP_SEQUENCES:
+        raise ParameterError(f"At most {MAX_STOP_SEQUENCES} stop sequences.")
+    if any(len(s) > MAX_STOP_CHARS for s in sequences):
+        raise ParameterError(f"A stop sequence is at most {MAX_STOP_CHARS} characters.")
+    return value if isinstance(value, str) else sequences
+
+
+def _reasoning_effort(value: object) -> str:
+    if value not in REASONING_EFFORTS:
+        raise ParameterError(f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}.")
+    return value
+
+
+def _logprobs(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterError("logprobs must be true or false.")
+    return value
+
+
+def _response_format(value: object) -> dict:
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind in ("text", "json_object") and set(value) == {"type"}:
+        return {"type": kind}
+    if kind != "json_schema":
+        raise ParameterError("response_format must be text, json_object or json_schema.")
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict) or set(spec) - {"name", "schema", "strict", "description"}:
+        raise ParameterError("json_schema must be an object with a name and a schema.")
+    name = spec.get("name")
+    if not isinstance(name, str) or not SCHEMA_NAME.match(name):
+        raise ParameterError("The schema name must be 1-64 letters, digits, _ or -.")
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        raise ParameterError("The schema must be a JSON object.")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        where = "/".join(map(str, error.path)) or "the top level"
+        raise ParameterError(f"The schema is not valid JSON Schema at {where}: {error.message[:200]}") from None
+    if "strict" in spec and not isinstance(spec["strict"], bool):
+        raise ParameterError("strict must be true or false.")
+    _check_size(value, "The response format")
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _extra_body(value: object) -> dict:
+    """Provider extensions (e.g. OfoxAI's "provider" routing object), as a JSON object."""
+    if not isinstance(value, dict):
+        raise ParameterError("Extra body fields must be a JSON object.")
+    taken = sorted(RESERVED.intersection(value))
+    if taken:
+        raise ParameterError(f"Extra body fields cannot set {', '.join(taken)}.")
+    _check_size(value, "Extra body fields")
+    return value
+
+
+def _check_size(value: object, what: str) -> None:
+    if len(json.dumps(value)) > MAX_EXTRA_BYTES:
+        raise ParameterError(f"{what} are larger than {MAX_EXTRA_BYTES // 1024} KB.")
+
+
+CLEANERS = {
+    "stop": _stop,
+    "reasoning_effort": _reasoning_effort,
+    "logprobs": _logprobs,
+    "response_format": _response_format,
+    "extra_body": _extra_body,
+}
+
+
+def request_parameters(parameters: dict, provider_extra: dict | None) -> tuple[dict, dict]:
+    """(sampling parameters, extra body fields) for build_body: the conversation's own extra
+    fields go over the provider's."""
+    params = dict(parameters)
+    extra = {**(provider_extra or {}), **params.pop("extra_body", {})}
+    return params, extra

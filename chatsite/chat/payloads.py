@@ -52,6 +52,9 @@ def conversation_payload(conversation: Conversation) -> dict:
         "id": str(conversation.code),
         "title": conversation.title,
         "model": str(model.code) if model else None,
+        # The owner's own settings (this payload only ever goes to the owner's pages and sockets).
+        "system_prompt": conversation.system_prompt,
+        "parameters": conversation.parameters,
         "updated": conversation.updated.isoformat() if conversation.updated else None,
     }
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chatsite.chat.models import Attachment, Conversation, Message
+from chatsite.chat.parameters import request_parameters
 from chatsite.chat.prompt import build_messages
 from chatsite.providers.client import build_body
 from chatsite.providers.models import LanguageModel
@@ -155,7 +156,7 @@ def _write(plans: list[_Plan]) -> list[UpstreamRequest]:
         conversation.model = plan.model
         # The conversation moves to the top of the list.
         conversation.updated = now
-        body = build_body(plan.model.name, messages, conversation.parameters, provider.extra_body)
+        body = build_body(plan.model.name, messages, *request_parameters(conversation.parameters, provider.extra_body))
         requests.append(UpstreamRequest(provider.base_url, provider.api_key, body))
         if plan.attachments:
             Attachment.objects.filter(pk__in=[a.pk for a in plan.attachments]).update(message=plan.new[0])
@@ -342,7 +343,7 @@ def continue_answer(user, conversation_code) -> Turn:
             raise ChatError("Only an answer cut off at its length limit can be continued.")
         model = _usable_model(conversation, None)
         messages = [*build_messages(conversation, history), {"role": "user", "content": CONTINUE_PROMPT}]
-        body = build_body(model.name, messages, conversation.parameters, model.provider.extra_body)
+        body = build_body(model.name, messages, *request_parameters(conversation.parameters, model.provider.extra_body))
         answer.status = Message.Status.STREAMING
         answer.finish_reason = ""
         answer.model_name, answer.provider_name = model.name, model.provider.name

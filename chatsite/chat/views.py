@@ -134,7 +134,7 @@ def set_options(request: HttpRequest, code) -> JsonResponse:
     conversation.system_prompt = prompt
     conversation.parameters = parameters
     conversation.save(update_fields=["system_prompt", "parameters", "updated"])
-    return JsonResponse({**conversation_payload(conversation), "system_prompt": prompt, "parameters": parameters})
+    return JsonResponse(conversation_payload(conversation))
 
 
 @require_POST

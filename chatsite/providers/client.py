@@ -198,6 +198,7 @@ async def stream_reads(
     if client is None:
         client = new_session()
     response: aiohttp.ClientResponse | None = None
+    resume: asyncio.TimerHandle | None = None
     done = False
     try:
         response = await _send(client, "POST", base_url, "/chat/completions", api_key, timeout, body=body)
@@ -249,11 +250,10 @@ async def stream_reads(
                     and len(data) < HOLD_BELOW_BYTES
                     and any(type(event) in TEXT_EVENTS for event in events)
                 ):
+                    # The next readany waits until the timer resumes the socket: no wake-up of
+                    # this task in between.
                     protocol.pause_reading()
-                    try:
-                        await asyncio.sleep(hold())
-                    finally:
-                        protocol.resume_reading()
+                    resume = asyncio.get_running_loop().call_later(hold(), protocol.resume_reading)
         except SSEError:
             limit = parser.max_event_bytes
             raise ProviderError("malformed", f"The provider sent an event larger than {_size(limit)}.") from None
@@ -269,6 +269,8 @@ async def stream_reads(
             raise ProviderError("dropped", "The provider ended the stream before the answer was complete.")
         done = True
     finally:
+        if resume is not None:
+            resume.cancel()
         # Closing an unfinished response closes its connection, which tells the provider to
         # stop; a finished one is released for reuse. Errors while tidying up would only hide
         # the reason we stopped.

@@ -1,0 +1,101 @@
+// The conversation settings panel: system prompt and request parameters, checked by the
+// server (chatsite/chat/parameters.py), whose error is shown in the panel.
+
+import { postJSON } from './net.js';
+
+const NUMBERS = ['temperature', 'top_p', 'max_tokens', 'seed', 'presence_penalty', 'frequency_penalty', 'top_logprobs'];
+
+function parseJSON(text, what) {
+  if (!text.trim()) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${what}: not valid JSON.`);
+  }
+}
+
+// Form fields → the parameters object the server expects (empty fields are left out).
+function readForm(form) {
+  const f = form.elements;
+  const parameters = {};
+  for (const name of NUMBERS) {
+    const value = f[name].value.trim();
+    if (value !== '') parameters[name] = Number(value);
+  }
+  const stop = f.stop.value.split('\n').filter((line) => line !== '');
+  if (stop.length) parameters.stop = stop;
+  if (f.reasoning_effort.value) parameters.reasoning_effort = f.reasoning_effort.value;
+  if (f.logprobs.checked) parameters.logprobs = true;
+  const format = f.response_format.value;
+  if (format === 'json_object') parameters.response_format = { type: 'json_object' };
+  if (format === 'json_schema') {
+    const schema = parseJSON(f.schema.value, 'Schema');
+    if (!schema) throw new Error('Schema: give the JSON Schema the answer must follow.');
+    const spec = { name: f.schema_name.value.trim() || 'answer', schema };
+    if (f.schema_strict.checked) spec.strict = true;
+    parameters.response_format = { type: 'json_schema', json_schema: spec };
+  }
+  const extra = parseJSON(f.extra_body.value, 'Extra request fields');
+  if (extra !== null) parameters.extra_body = extra;
+  return { system_prompt: f.system_prompt.value, parameters };
+}
+
+function fillForm(form, conversation) {
+  const f = form.elements;
+  const p = conversation.parameters || {};
+  f.system_prompt.value = conversation.system_prompt || '';
+  for (const name of NUMBERS) f[name].value = p[name] ?? '';
+  f.stop.value = p.stop ? [].concat(p.stop).join('\n') : '';
+  f.reasoning_effort.value = p.reasoning_effort || '';
+  f.logprobs.checked = Boolean(p.logprobs);
+  const format = p.response_format?.type;
+  f.response_format.value = format === 'json_object' || format === 'json_schema' ? format : '';
+  const spec = p.response_format?.json_schema;
+  f.schema_name.value = spec?.name || '';
+  f.schema.value = spec ? JSON.stringify(spec.schema, null, 2) : '';
+  f.schema_strict.checked = Boolean(spec?.strict);
+  f.extra_body.value = p.extra_body ? JSON.stringify(p.extra_body, null, 2) : '';
+}
+
+// open(): shows the panel for the current conversation (created first when there is none);
+// onSaved(conversation) gets the server's answer.
+export function settingsPanel({ dialog, button, optionsUrl, currentConversation, ensureConversation, onSaved }) {
+  const form = dialog.querySelector('form');
+  const error = dialog.querySelector('.settings-error');
+  const schemaFields = dialog.querySelector('.schema-fields');
+  const showError = (text) => {
+    error.textContent = text;
+    error.hidden = !text;
+  };
+  const syncSchema = () => {
+    schemaFields.hidden = form.elements.response_format.value !== 'json_schema';
+  };
+  form.elements.response_format.addEventListener('change', syncSchema);
+
+  button.addEventListener('click', async () => {
+    try {
+      await ensureConversation();
+    } catch (e) {
+      return showError(e.message);
+    }
+    fillForm(form, currentConversation());
+    syncSchema();
+    showError('');
+    dialog.showModal();
+  });
+  dialog.querySelector('.settings-cancel').addEventListener('click', () => dialog.close());
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const save = form.querySelector('.settings-save');
+    save.disabled = true;
+    try {
+      const answer = await postJSON(optionsUrl(currentConversation().id), readForm(form));
+      onSaved(answer);
+      dialog.close();
+    } catch (err) {
+      showError(err.message);
+    } finally {
+      save.disabled = false;
+    }
+  });
+}

@@ -1,0 +1,97 @@
+"""Conversation settings: what the panel may send, with the seeds' ranges and clear errors."""
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from chatsite.chat.models import Conversation
+from chatsite.chat.parameters import ParameterError, clean_parameters
+from tests.conftest import frames_until, is_done, logged_in_client, open_socket
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_every_parameter_of_the_panel_is_kept_as_sent():
+    raw = {
+        "temperature": 0.7,
+        "top_p": 1,
+        "max_tokens": 256,
+        "presence_penalty": -0.5,
+        "frequency_penalty": 2,
+        "seed": 42,
+        "stop": ["END", "\n\n"],
+        "reasoning_effort": "low",
+        "logprobs": True,
+        "top_logprobs": 3,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "place", "schema": SCHEMA, "strict": True}},
+        "extra_body": {"provider": {"sort": "latency"}},
+    }
+    assert clean_parameters(raw) == {**raw, "top_p": 1.0, "frequency_penalty": 2.0}
+    assert clean_parameters({"temperature": None, "stop": [], "seed": ""}) == {}  # empty: the default
+    assert clean_parameters({"response_format": {"type": "json_object"}}) == {
+        "response_format": {"type": "json_object"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"temperature": 2.5}, "temperature must be between 0 and 2."),
+        ({"top_logprobs": 21, "logprobs": True}, "top_logprobs must be between 0 and 20."),
+        ({"top_logprobs": 2}, "top_logprobs needs logprobs switched on."),
+        ({"seed": 1.5}, "seed must be a whole number."),
+        ({"seed": True}, "seed must be a number."),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "At most 4 stop sequences."),
+        ({"stop": [""]}, "stop must be a text or a list of texts."),
+        ({"reasoning_effort": "max"}, "reasoning_effort must be one of low, medium, high."),
+        ({"logprobs": "yes"}, "logprobs must be true or false."),
+        ({"response_format": {"type": "xml"}}, "response_format must be text, json_object or json_schema."),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "bad name!", "schema": SCHEMA}}},
+            "The schema name must be 1-64 letters, digits, _ or -.",
+        ),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "objekt"}}}},
+            "The schema is not valid JSON Schema at type:",
+        ),
+        ({"extra_body": {"model": "gpt-5"}}, "Extra body fields cannot set model."),
+        ({"extra_body": ["x"]}, "Extra body fields must be a JSON object."),
+        ({"base_url": "http://evil"}, "Unknown parameter 'base_url'."),
+    ],
+)
+def test_a_bad_value_is_refused_with_a_message_that_says_why(raw, message):
+    with pytest.raises(ParameterError) as caught:
+        clean_parameters(raw)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_saved_settings_reach_the_provider_and_extra_fields_cannot_take_it_over(alice, model, upstream):
+    conversation = await Conversation.objects.acreate(owner=alice, model=model)
+    settings = {
+        "system_prompt": "Answer in JSON.",
+        "parameters": {
+            "seed": 7,
+            "stop": ["END"],
+            "response_format": {"type": "json_object"},
+            "extra_body": {"provider": {"sort": "latency"}},
+        },
+    }
+    client = await sync_to_async(logged_in_client)(alice)
+    response = await sync_to_async(client.post)(
+        f"/c/{conversation.code}/options/", settings, content_type="application/json"
+    )
+    assert response.status_code == 200
+    assert response.json()["parameters"] == settings["parameters"]
+
+    socket = await open_socket(alice)
+    code = str(conversation.code)
+    await socket.send_json_to({"type": "subscribe", "conversation": code})
+    await socket.send_json_to({"type": "send", "conversation": code, "text": "Where?"})
+    await frames_until(socket, is_done)
+    sent = upstream.requests[-1]["json"]
+    assert (sent["seed"], sent["stop"], sent["response_format"]) == (7, ["END"], {"type": "json_object"})
+    assert sent["provider"] == {"sort": "latency"}
+    assert "extra_body" not in sent
+    assert sent["messages"][0] == {"role": "system", "content": "Answer in JSON."}
+    assert (sent["model"], sent["stream"]) == ("test/model-a", True)
+    await socket.disconnect()
