@@ -535,7 +535,8 @@ class Bench:
             env["STREAM_FLUSH_SECONDS"] = str(self.args.flush_seconds)
         self.results["settings"] = {
             "STREAM_COALESCE_MS": env.get("STREAM_COALESCE_MS", "20 (default)"),
-            "STREAM_COALESCE_MAX_MS": env.get("STREAM_COALESCE_MAX_MS", "100 (default)"),
+            "STREAM_FRAME_RATE": env.get("STREAM_FRAME_RATE", "1300 (default)"),
+            "STREAM_COALESCE_MAX_MS": env.get("STREAM_COALESCE_MAX_MS", "200 (default)"),
             "STREAM_FLUSH_SECONDS": env.get("STREAM_FLUSH_SECONDS", "0.5 (default)"),
             **{item.partition("=")[0]: item.partition("=")[2] for item in self.args.server_env},
         }

@@ -241,8 +241,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # deltas that arrive within STREAM_COALESCE_MS of the last frame share the next frame.
 STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 0.5)
 STREAM_COALESCE_MS = env_float("STREAM_COALESCE_MS", 20)
-# ...widening with the number of live answers (0.5 ms each) up to STREAM_COALESCE_MAX_MS.
-STREAM_COALESCE_MAX_MS = env_float("STREAM_COALESCE_MAX_MS", 100)
+# ...widening with the number of live answers, so that all of them together send about
+# STREAM_FRAME_RATE frames a second, up to STREAM_COALESCE_MAX_MS.
+STREAM_FRAME_RATE = env_float("STREAM_FRAME_RATE", 1300)
+STREAM_COALESCE_MAX_MS = env_float("STREAM_COALESCE_MAX_MS", 200)
 PROVIDER_CONNECT_TIMEOUT = env_float("PROVIDER_CONNECT_TIMEOUT", 10)
 PROVIDER_IDLE_TIMEOUT = env_float("PROVIDER_IDLE_TIMEOUT", 120)
 

@@ -4,9 +4,8 @@ import pytest
 
 from chatsite.layers import LocalChannelLayer
 
-pytestmark = pytest.mark.asyncio
 
-
+@pytest.mark.asyncio
 async def test_group_events_reach_queued_and_attached_members_in_order():
     layer = LocalChannelLayer()
     queued = await layer.new_channel()
@@ -27,6 +26,7 @@ async def test_group_events_reach_queued_and_attached_members_in_order():
     assert [(await layer.receive(queued))["n"] for _ in range(3)] == [0, 1, 2]
 
 
+@pytest.mark.asyncio
 async def test_a_failing_handler_does_not_stop_the_others_or_the_sender(caplog):
     layer = LocalChannelLayer()
     broken, working = await layer.new_channel(), await layer.new_channel()
@@ -48,6 +48,7 @@ async def test_a_failing_handler_does_not_stop_the_others_or_the_sender(caplog):
     assert "socket gone" in caplog.text
 
 
+@pytest.mark.asyncio
 async def test_a_detached_channel_gets_its_messages_queued_again():
     layer = LocalChannelLayer()
     channel = await layer.new_channel()
@@ -61,3 +62,12 @@ async def test_a_detached_channel_gets_its_messages_queued_again():
     await layer.send(channel, {"type": "x"})
     assert got == []
     assert (await layer.receive(channel))["type"] == "x"
+
+
+def test_the_coalescing_window_widens_with_the_live_answers_to_hold_the_frame_rate(settings, monkeypatch):
+    from chatsite.chat import generation
+
+    settings.STREAM_COALESCE_MS, settings.STREAM_FRAME_RATE, settings.STREAM_COALESCE_MAX_MS = 20, 1000, 150
+    for live, window in [(0, 0.020), (10, 0.020), (50, 0.050), (100, 0.100), (400, 0.150)]:
+        monkeypatch.setattr(generation, "RUNNING", dict.fromkeys(range(live)))
+        assert generation.coalesce_window() == pytest.approx(window)

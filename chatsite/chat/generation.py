@@ -80,10 +80,11 @@ def http_client() -> aiohttp.ClientSession:
 
 
 def coalesce_window() -> float:
-    """Seconds deltas wait to share a frame: STREAM_COALESCE_MS when the server is quiet, up to
-    STREAM_COALESCE_MAX_MS under load, where fewer, larger frames keep every stream on time."""
-    low = settings.STREAM_COALESCE_MS
-    return max(low, min(settings.STREAM_COALESCE_MAX_MS, 0.5 * len(RUNNING))) / 1000
+    """Seconds deltas wait to share a frame: STREAM_COALESCE_MS when the server is quiet; under
+    load, wide enough that all answers together send about STREAM_FRAME_RATE frames a second
+    (each frame costs the same whatever it carries), up to STREAM_COALESCE_MAX_MS."""
+    low = settings.STREAM_COALESCE_MS / 1000
+    return max(low, min(settings.STREAM_COALESCE_MAX_MS / 1000, len(RUNNING) / settings.STREAM_FRAME_RATE))
 
 
 def group_for(conversation_code) -> str:
