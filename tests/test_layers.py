@@ -1,4 +1,4 @@
-"""The in-process channel layer: queued delivery, and direct delivery to attached handlers."""
+"""The in-process channel layer (queued and direct delivery) and the coalescing window."""
 
 import pytest
 
