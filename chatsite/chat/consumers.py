@@ -37,7 +37,7 @@ def _last_answer(code: str) -> dict | None:
 
 @database_sync_to_async
 def _take_turn(action, *args) -> tuple[turns.Turn, list[dict]]:
-    """Run a turn (regenerate, edit) and build its frames, in the database thread."""
+    """Run a turn (regenerate, edit, continue) and build its frames, in the database thread."""
     turn = action(*args)
     return turn, turn_frames(turn)
 

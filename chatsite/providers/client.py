@@ -146,22 +146,13 @@ def build_body(
     return body
 
 
-async def stream_chat(
-    base_url: str,
-    api_key: str,
-    body: dict,
-    *,
-    client: aiohttp.ClientSession | None = None,
-    connect_timeout: float = 10.0,
-    idle_timeout: float = 60.0,
-) -> AsyncIterator[Event]:
+async def stream_chat(base_url: str, api_key: str, body: dict, **options: Any) -> AsyncIterator[Event]:
     """POST body to {base_url}/chat/completions and yield the answer's events as they stream.
 
-    The event-by-event form of stream_reads (see there for errors and stopping).
+    The event-by-event form of stream_reads, which takes the same options (see there for
+    errors and stopping).
     """
-    async with aclosing(
-        stream_reads(base_url, api_key, body, client=client, connect_timeout=connect_timeout, idle_timeout=idle_timeout)
-    ) as reads:
+    async with aclosing(stream_reads(base_url, api_key, body, **options)) as reads:
         async for events in reads:
             for event in events:
                 yield event
