@@ -68,9 +68,3 @@ def test_a_bad_ask_fails_alone(alice, bob, model):
     assert not theirs.messages.exists()
     assert [m.text for m in mine.messages.order_by("pk")] == ["First", ""]
     assert not other.messages.exists()
-
-
-def test_a_lone_send_raises_its_error(alice, bob, model):
-    theirs = Conversation.objects.create(owner=bob, model=model)
-    with pytest.raises(turns.ChatError, match=turns.NOT_FOUND):
-        turns.send(alice, str(theirs.code), "Hello")

@@ -1,8 +1,9 @@
-"""The database side of a chat turn: send, regenerate and edit, each ending in an answer to stream.
+"""The database side of a chat turn: send (in batches), regenerate, edit and continue, each
+ending in an answer to stream.
 
 Plain synchronous functions (the consumer calls them through database_sync_to_async); each
-checks ownership through Conversation.objects.for_user and raises ChatError with a message
-for the user.
+checks ownership through Conversation.objects.for_user (for_users for a batch) and raises or
+returns ChatError with a message for the user.
 """
 
 import uuid
@@ -199,13 +200,6 @@ class Ask:
     text: object
     attachments: object = ()
     model: object = None
-
-
-def send(user, conversation_code, text, attachment_codes=(), model_code=None) -> Turn:
-    result = send_many([Ask(user, conversation_code, text, attachment_codes, model_code)])[0]
-    if isinstance(result, ChatError):
-        raise result
-    return result
 
 
 def send_many(asks: list[Ask]) -> list[Turn | ChatError]:
