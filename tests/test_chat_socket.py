@@ -457,3 +457,42 @@ async def test_continue_grows_an_answer_cut_off_at_its_length_limit(alice, conve
     error = await socket.receive_json_from(timeout=5)
     assert error["type"] == "error" and "length limit" in error["error"]
     await socket.disconnect()
+
+
+async def test_a_model_that_refuses_max_tokens_is_retried_with_max_completion_tokens_and_remembered(
+    alice, conversation, model, upstream
+):
+    conversation.parameters = {"max_tokens": 50}
+    await conversation.asave()
+    upstream.script(tokens=["Fine."], refuse_field="max_tokens")
+    socket = await open_socket(alice)
+    code = await start(socket, conversation)
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    assert (done["status"], done["text"]) == ("complete", "Fine.")
+    refused, retried = upstream.requests[-2]["json"], upstream.requests[-1]["json"]
+    assert refused["max_tokens"] == 50 and "max_completion_tokens" not in refused
+    assert retried["max_completion_tokens"] == 50 and "max_tokens" not in retried
+    await model.arefresh_from_db()
+    assert model.token_field == "max_completion_tokens"
+
+    # Next time the right field goes at once.
+    upstream.script(tokens=["Again."], refuse_field="max_tokens")
+    await socket.send_json_to({"type": "send", "conversation": code, "text": "More"})
+    await frames_until(socket, lambda f: is_done(f) and f["message"]["id"] != done["id"])
+    assert upstream.requests[-1]["json"]["max_completion_tokens"] == 50
+    assert len(upstream.requests) == 3
+    await socket.disconnect()
+
+
+async def test_the_system_prompt_goes_as_developer_to_o_series_models(alice, provider, upstream):
+    o3 = await provider.models.acreate(name="openai/o3-mini")
+    conversation = await Conversation.objects.acreate(owner=alice, model=o3, system_prompt="Be brief.")
+    conversation.parameters = {"max_tokens": 20}
+    await conversation.asave()
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    await frames_until(socket, is_done)
+    sent = upstream.requests[-1]["json"]
+    assert sent["messages"][0] == {"role": "developer", "content": "Be brief."}
+    assert sent["max_completion_tokens"] == 20 and "max_tokens" not in sent
+    await socket.disconnect()

@@ -25,6 +25,7 @@ from chatsite.providers.client import (
     new_session,
     stream_chat,
     stream_reads,
+    token_field_retry,
 )
 from tests.upstream import Upstream
 
@@ -465,3 +466,13 @@ async def test_a_refusal_is_its_own_event(upstream: Upstream) -> None:
     events = await collect(upstream)
     assert events[:2] == [Refusal("I can't "), Refusal("help with that.")]
     assert Finish("stop") in events
+
+
+def test_only_a_400_that_names_the_length_field_is_retried_with_the_other() -> None:
+    body = {"model": MODEL, "max_tokens": 9}
+    named = ProviderError("bad_request", "The provider refused: Unsupported parameter: 'max_tokens'.", status=400)
+    assert token_field_retry(body, named) == ({"model": MODEL, "max_completion_tokens": 9}, "max_completion_tokens")
+    other = ProviderError("bad_request", "The provider refused: temperature is out of range.", status=400)
+    assert token_field_retry(body, other) is None
+    assert token_field_retry({"model": MODEL}, named) is None  # no limit was sent
+    assert token_field_retry(body, ProviderError("server", "max_tokens broke us", status=500)) is None

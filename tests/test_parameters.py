@@ -95,3 +95,22 @@ async def test_saved_settings_reach_the_provider_and_extra_fields_cannot_take_it
     assert sent["messages"][0] == {"role": "system", "content": "Answer in JSON."}
     assert (sent["model"], sent["stream"]) == ("test/model-a", True)
     await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("name", "role", "field"),
+    [
+        ("o1", "developer", "max_completion_tokens"),
+        ("openai/o3-mini", "developer", "max_completion_tokens"),
+        ("o4-mini-2025-04-16", "developer", "max_completion_tokens"),
+        ("gpt-4o", "system", "max_tokens"),
+        ("openai/gpt-4o", "system", "max_tokens"),
+        ("ollama/llama3.1", "system", "max_tokens"),
+        ("qwen/qwq-32b", "system", "max_tokens"),
+    ],
+)
+def test_model_families_get_the_system_role_and_length_field_they_want(name, role, field):
+    from chatsite.providers.families import system_role, token_field
+
+    assert (system_role(name), token_field(name)) == (role, field)
+    assert token_field(name, learned="max_tokens") == "max_tokens"  # what was seen to work wins

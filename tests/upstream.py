@@ -85,6 +85,9 @@ class Script:
     reasoning: list[str] = field(default_factory=list)  # thinking deltas before the content
     reasoning_field: str = "reasoning_content"  # or "reasoning", as some gateways name it
     refusal: list[str] = field(default_factory=list)  # refusal deltas after the content
+    # A length-limit field this model refuses with a 400 naming it, as OpenAI's o-series do
+    # for max_tokens; the script stays queued for the retry.
+    refuse_field: str | None = None
 
 
 class _Closed(Exception):
@@ -369,6 +372,20 @@ class Upstream:
             raise _Closed
         if script.status != 200:
             return await _send_error(conn, script.status, script.error_body, script.retry_after)
+        if script.refuse_field and script.refuse_field in body:
+            other = "max_completion_tokens" if script.refuse_field == "max_tokens" else "max_tokens"
+            message = (
+                f"Unsupported parameter: '{script.refuse_field}' is not supported with this model. "
+                f"Use '{other}' instead."
+            )
+            error = {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": script.refuse_field,
+                "code": "unsupported_parameter",
+            }
+            self.scripts.appendleft(script)
+            return await _send_error(conn, 400, {"error": error}, None)
 
         tokens = list(script.tokens)
         if script.huge_chunk:

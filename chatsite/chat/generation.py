@@ -31,7 +31,9 @@ from chatsite.providers.client import (
     Usage,
     new_session,
     stream_reads,
+    token_field_retry,
 )
+from chatsite.providers.models import LanguageModel
 from chatsite.rows import update_rows
 
 log = logging.getLogger(__name__)
@@ -169,35 +171,18 @@ class Generation:
         listener = asyncio.create_task(self._listen(control))
         started = time.monotonic()
         try:
-            # Reading is held for the coalescing window after each read with text, so the
-            # tokens of a window arrive in one read and go out in one frame.
-            reads = stream_reads(
-                self.request.base_url,
-                self.request.api_key,
-                self.request.body or {},
-                client=http_client(),
-                connect_timeout=settings.PROVIDER_CONNECT_TIMEOUT,
-                idle_timeout=settings.PROVIDER_IDLE_TIMEOUT,
-                hold=coalesce_window,
-            )
+            body = self.request.body or {}
             try:
-                async for events in reads:
-                    for event in events:
-                        if (field := STREAM_FIELDS.get(type(event))) is not None:
-                            if not self.wrote:
-                                self.wrote = True
-                                answer.first_token_ms = round((time.monotonic() - started) * 1000)
-                            self.streams[field].parts.append(event.text)
-                        elif type(event) is Finish:
-                            answer.finish_reason = event.reason[:40]
-                        elif type(event) is Usage:
-                            self.usage_seen = True
-                            for field, before in self.usage_before.items():
-                                setattr(answer, field, (before + getattr(event, field)) or None)
-                    await self._publish_pending()
-            finally:
-                # Closes the HTTP response at once: the provider stops generating (and billing).
-                await reads.aclose()
+                await self._stream(body, started)
+            except ProviderError as error:
+                # A provider that wants the other length-limit field says so in a 400: try once
+                # more with it, and remember it for the model.
+                retry = None if self.wrote else token_field_retry(body, error)
+                if retry is None:
+                    raise
+                body, field = retry
+                await self._stream(body, started)
+                await _remember_token_field(self.request.model_id, field)
             answer.status = Message.Status.COMPLETE
         except ProviderError as error:
             answer.status = Message.Status.ERROR
@@ -238,6 +223,39 @@ class Generation:
                 await self.layer.group_discard(control_group_for(self.conversation), control)
             finally:
                 RUNNING.pop(answer.pk, None)
+
+    async def _stream(self, body: dict, started: float) -> None:
+        """Read the answer to body into the streams, publishing after each network read."""
+        answer = self.answer
+        # Reading is held for the coalescing window after each read with text, so the
+        # tokens of a window arrive in one read and go out in one frame.
+        reads = stream_reads(
+            self.request.base_url,
+            self.request.api_key,
+            body,
+            client=http_client(),
+            connect_timeout=settings.PROVIDER_CONNECT_TIMEOUT,
+            idle_timeout=settings.PROVIDER_IDLE_TIMEOUT,
+            hold=coalesce_window,
+        )
+        try:
+            async for events in reads:
+                for event in events:
+                    if (field := STREAM_FIELDS.get(type(event))) is not None:
+                        if not self.wrote:
+                            self.wrote = True
+                            answer.first_token_ms = round((time.monotonic() - started) * 1000)
+                        self.streams[field].parts.append(event.text)
+                    elif type(event) is Finish:
+                        answer.finish_reason = event.reason[:40]
+                    elif type(event) is Usage:
+                        self.usage_seen = True
+                        for field, before in self.usage_before.items():
+                            setattr(answer, field, (before + getattr(event, field)) or None)
+                await self._publish_pending()
+        finally:
+            # Closes the HTTP response at once: the provider stops generating (and billing).
+            await reads.aclose()
 
     # -- helpers (tasks) -------------------------------------------------------------------
 
@@ -330,6 +348,12 @@ async def _flush_forever() -> None:
             for pk in due:
                 if generation := RUNNING.get(pk):
                     generation.saved_parts = -1
+
+
+@database_sync_to_async
+def _remember_token_field(model_id: int | None, field: str) -> None:
+    if model_id is not None:
+        LanguageModel.objects.filter(pk=model_id).update(token_field=field)
 
 
 def start_generation(conversation_code, answer: Message, request: UpstreamRequest) -> Generation:

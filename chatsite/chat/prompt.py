@@ -12,12 +12,13 @@ def image_part(attachment: Attachment) -> dict:
     return {"type": "image_url", "image_url": {"url": f"data:{attachment.content_type};base64,{encoded}"}}
 
 
-def build_messages(conversation: Conversation, history: list[Message]) -> list[dict]:
-    """The system prompt and the history, oldest first (user messages' attachments prefetched,
-    or given as known_attachments for a message just written)."""
+def build_messages(conversation: Conversation, history: list[Message], system_role: str = "system") -> list[dict]:
+    """The system prompt (in system_role: "developer" for models that want it) and the history,
+    oldest first (user messages' attachments prefetched, or given as known_attachments for a
+    message just written)."""
     messages: list[dict] = []
     if conversation.system_prompt.strip():
-        messages.append({"role": "system", "content": conversation.system_prompt})
+        messages.append({"role": system_role, "content": conversation.system_prompt})
     for message in history:
         if message.role == Message.Role.USER:
             attachments = getattr(message, "known_attachments", None)

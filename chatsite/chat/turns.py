@@ -18,6 +18,7 @@ from chatsite.chat.models import Attachment, Conversation, Message
 from chatsite.chat.parameters import request_parameters
 from chatsite.chat.prompt import build_messages
 from chatsite.providers.client import build_body
+from chatsite.providers.families import system_role, token_field
 from chatsite.providers.models import LanguageModel
 from chatsite.rows import update_rows
 
@@ -39,6 +40,7 @@ class UpstreamRequest:
     base_url: str
     api_key: str = ""
     body: dict | None = None
+    model_id: int | None = None  # where a learned quirk (the length limit's field) is remembered
 
     def __repr__(self) -> str:  # never print the key, even in a traceback
         return f"UpstreamRequest(base_url={self.base_url!r})"
@@ -147,7 +149,7 @@ def _write(plans: list[_Plan]) -> list[UpstreamRequest]:
     now = timezone.now()
     for plan in plans:
         conversation, provider = plan.conversation, plan.model.provider
-        messages = build_messages(conversation, [*plan.history, *plan.new[:-1]])
+        messages = build_messages(conversation, [*plan.history, *plan.new[:-1]], system_role(plan.model.name))
         if (
             conversation.title == Conversation._meta.get_field("title").default
             and len(messages) - bool(conversation.system_prompt.strip()) == 1
@@ -157,8 +159,8 @@ def _write(plans: list[_Plan]) -> list[UpstreamRequest]:
         conversation.model = plan.model
         # The conversation moves to the top of the list.
         conversation.updated = now
-        body = build_body(plan.model.name, messages, *request_parameters(conversation.parameters, provider.extra_body))
-        requests.append(UpstreamRequest(provider.base_url, provider.api_key, body))
+        body = request_body(plan.model, messages, conversation.parameters)
+        requests.append(UpstreamRequest(provider.base_url, provider.api_key, body, plan.model.pk))
         if plan.attachments:
             Attachment.objects.filter(pk__in=[a.pk for a in plan.attachments]).update(message=plan.new[0])
     update_rows(
@@ -336,14 +338,24 @@ def continue_answer(user, conversation_code) -> Turn:
         if answer is None or answer.role != Message.Role.ASSISTANT or answer.finish_reason != "length":
             raise ChatError("Only an answer cut off at its length limit can be continued.")
         model = _usable_model(conversation, None)
-        messages = [*build_messages(conversation, history), {"role": "user", "content": CONTINUE_PROMPT}]
-        body = build_body(model.name, messages, *request_parameters(conversation.parameters, model.provider.extra_body))
+        messages = [
+            *build_messages(conversation, history, system_role(model.name)),
+            {"role": "user", "content": CONTINUE_PROMPT},
+        ]
+        body = request_body(model, messages, conversation.parameters)
         answer.status = Message.Status.STREAMING
         answer.finish_reason = ""
         answer.model_name, answer.provider_name = model.name, model.provider.name
         answer.save(update_fields=["status", "finish_reason", "model_name", "provider_name", "updated"])
-    request = UpstreamRequest(model.provider.base_url, model.provider.api_key, body)
+    request = UpstreamRequest(model.provider.base_url, model.provider.api_key, body, model.pk)
     return Turn(conversation, [answer], answer, request)
+
+
+def request_body(model: LanguageModel, messages: list[dict], parameters: dict) -> dict:
+    params, extra = request_parameters(parameters, model.provider.extra_body)
+    if "max_tokens" in params:
+        params[token_field(model.name, model.token_field)] = params.pop("max_tokens")
+    return build_body(model.name, messages, params, extra)
 
 
 def title_from(text: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, suppress
@@ -35,6 +36,7 @@ __all__ = [
     "list_models",
     "stream_chat",
     "stream_reads",
+    "token_field_retry",
 ]
 
 ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error response read for its message
@@ -144,6 +146,20 @@ def build_body(
     body["messages"] = messages
     body["stream"] = True
     return body
+
+
+def token_field_retry(body: dict, error: ProviderError) -> tuple[dict, str] | None:
+    """When a provider refused the length limit's field by name (a 400 such as "Unsupported
+    parameter: 'max_tokens' ... use 'max_completion_tokens'"), the body with the other field,
+    and that field's name; otherwise None."""
+    if error.status != 400:
+        return None
+    for sent, other in (("max_tokens", "max_completion_tokens"), ("max_completion_tokens", "max_tokens")):
+        if sent in body and other not in body and re.search(rf"\b{sent}\b", error.message):
+            retry = {key: value for key, value in body.items() if key != sent}
+            retry[other] = body[sent]
+            return retry, other
+    return None
 
 
 async def stream_chat(base_url: str, api_key: str, body: dict, **options: Any) -> AsyncIterator[Event]:

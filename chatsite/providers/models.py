@@ -46,6 +46,12 @@ class LanguageModel(models.Model):
     hidden = models.BooleanField(default=False)
     is_default = models.BooleanField(default=False)
     added_by_hand = models.BooleanField(default=True, help_text="Kept when the model list is refreshed.")
+    token_field = models.CharField(
+        max_length=24,
+        blank=True,
+        choices=[("max_tokens", "max_tokens"), ("max_completion_tokens", "max_completion_tokens")],
+        help_text="The field for the answer's length limit; learned when the provider refuses the other one.",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     objects = LanguageModelQuerySet.as_manager()
