@@ -547,6 +547,8 @@ settingsPanel({
     if (!state.conversation) await createConversation();
   },
   onSaved: (conv) => updateConversation(conv),
+  presets: config.presets,
+  presetUrl: config.preset_url,
 });
 
 async function send() {

@@ -851,3 +851,31 @@ def test_the_settings_panel_saves_checks_and_sends_the_conversations_parameters(
     expect(form.locator("[name=temperature]")).to_have_value("0.2")
     expect(form.locator("[name=stop]")).to_have_value("END\nSTOP")
     expect(form.locator("[name=response_format]")).to_have_value("json_schema")
+
+
+def test_a_preset_saved_in_one_chat_fills_the_settings_of_another(page, up):
+    open_chat(page)
+    page.locator("#settings-button").click()
+    dialog = page.locator("#settings-dialog")
+    form = dialog.locator("form")
+    form.locator("[name=system_prompt]").fill("Reply like a pirate.")
+    form.locator("[name=temperature]").fill("1.2")
+    form.locator("[name=preset_name]").fill("Pirate")
+    dialog.locator(".preset-save").click()
+    expect(form.locator("[name=preset]")).to_have_value(re.compile(r"^\d+$"))  # saved and selected
+    dialog.locator(".settings-cancel").click()
+
+    # A new chat: pick the preset, save, send.
+    page.goto("/")
+    page.locator("#settings-button").click()
+    expect(form.locator("[name=system_prompt]")).to_have_value("")
+    form.locator("[name=preset]").select_option(label="Pirate")
+    expect(form.locator("[name=system_prompt]")).to_have_value("Reply like a pirate.")
+    expect(form.locator("[name=temperature]")).to_have_value("1.2")
+    dialog.locator(".settings-save").click()
+    expect(dialog).to_be_hidden()
+    send(page, "Hello")
+    wait_status(page, "complete")
+    sent = chat_requests(up)[-1]["json"]
+    assert sent["messages"][0] == {"role": "system", "content": "Reply like a pirate."}
+    assert sent["temperature"] == 1.2

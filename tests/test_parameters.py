@@ -114,3 +114,35 @@ def test_model_families_get_the_system_role_and_length_field_they_want(name, rol
 
     assert (system_role(name), token_field(name)) == (role, field)
     assert token_field(name, learned="max_tokens") == "max_tokens"  # what was seen to work wins
+
+
+@pytest.mark.django_db
+def test_a_team_preset_is_saved_checked_and_offered_to_everyone(alice, bob, model):
+    client = logged_in_client(alice)
+    preset = {
+        "name": "Terse",
+        "system_prompt": "Be terse.",
+        "parameters": {"temperature": 0.1},
+        "model": str(model.code),
+    }
+    response = client.post("/presets/", preset, content_type="application/json")
+    assert response.status_code == 201
+    saved = response.json()
+    assert (saved["name"], saved["system_prompt"], saved["parameters"], saved["model"]) == (
+        "Terse",
+        "Be terse.",
+        {"temperature": 0.1},
+        str(model.code),
+    )
+    for bad, message in [
+        ({**preset, "name": "Hot", "parameters": {"temperature": 9}}, "temperature must be between 0 and 2."),
+        ({**preset, "name": " "}, "Give the preset a name of at most 100 characters."),
+        (preset, "A preset with that name exists already."),
+        ({**preset, "name": "Ghost", "model": "00000000-0000-0000-0000-000000000000"}, "That model is not available."),
+    ]:
+        response = client.post("/presets/", bad, content_type="application/json")
+        assert (response.status_code, response.json()["error"]) == (400, message)
+
+    # Bob's page offers it.
+    page = logged_in_client(bob).get("/")
+    assert page.context["config"]["presets"] == [saved]

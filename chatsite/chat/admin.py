@@ -1,9 +1,11 @@
 """Everyone's conversations and usage, for admins."""
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Count, Sum
 
-from chatsite.chat.models import Attachment, Conversation, Message
+from chatsite.chat.models import Attachment, Conversation, Message, Preset
+from chatsite.chat.parameters import ParameterError, clean_parameters
 
 
 class MessageInline(admin.StackedInline):
@@ -86,3 +88,29 @@ class AttachmentAdmin(admin.ModelAdmin):
     search_fields = ["original_name", "owner__username"]
     raw_id_fields = ["owner", "message"]
     readonly_fields = ["code", "file", "content_type", "width", "height", "size_bytes", "created"]
+
+
+class PresetForm(forms.ModelForm):
+    class Meta:
+        model = Preset
+        fields = ["name", "system_prompt", "model", "parameters"]
+
+    def clean_parameters(self):
+        try:
+            return clean_parameters(self.cleaned_data["parameters"])
+        except ParameterError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+@admin.register(Preset)
+class PresetAdmin(admin.ModelAdmin):
+    form = PresetForm
+    list_display = ["name", "model", "created_by", "created"]
+    search_fields = ["name", "system_prompt"]
+    raw_id_fields = ["created_by"]
+    readonly_fields = ["created_by", "created"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

@@ -116,3 +116,25 @@ class Attachment(models.Model):
     @property
     def extension(self) -> str:
         return {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}[self.content_type]
+
+
+class Preset(models.Model):
+    """A named system prompt, model and parameters that anyone on the team can pick."""
+
+    name = models.CharField(max_length=100, unique=True)
+    system_prompt = models.TextField(blank=True)
+    model = models.ForeignKey(
+        "providers.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Checked by parameters.clean_parameters, like a conversation's.
+    parameters = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from django.urls import reverse
 
-from chatsite.chat.models import Attachment, Conversation, Message
+from chatsite.chat.models import Attachment, Conversation, Message, Preset
 
 if TYPE_CHECKING:
     from chatsite.chat.turns import Turn
@@ -73,3 +73,15 @@ def turn_frames(turn: "Turn") -> list[dict]:
         frames.append({"type": "chat.message", "conversation": conversation, "message": payload})
     frames.append({"type": "chat.conversation", "conversation": conversation_payload(turn.conversation)})
     return frames
+
+
+def preset_payload(preset: Preset) -> dict:
+    model = preset.model
+    return {
+        "id": preset.pk,
+        "name": preset.name,
+        "system_prompt": preset.system_prompt,
+        "parameters": preset.parameters,
+        # A preset whose model has gone (or is hidden) keeps its prompt and parameters.
+        "model": str(model.code) if model and not model.hidden and model.provider.enabled else None,
+    }

@@ -11,6 +11,7 @@ urlpatterns = [
     path("c/<uuid:code>/delete/", views.delete, name="delete"),
     path("c/<uuid:code>/model/", views.set_model, name="set_model"),
     path("c/<uuid:code>/options/", views.set_options, name="set_options"),
+    path("presets/", views.create_preset, name="create_preset"),
     path("uploads/", views.upload, name="upload"),
     path("media/attachments/<uuid:code>", views.attachment, name="attachment"),
 ]

@@ -10,9 +10,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chatsite.chat import turns
 from chatsite.chat.images import FORMATS, ImageRejected, store_image
-from chatsite.chat.models import Attachment, Conversation
+from chatsite.chat.models import Attachment, Conversation, Preset
 from chatsite.chat.parameters import ParameterError, clean_parameters
-from chatsite.chat.payloads import attachment_payload, conversation_payload, message_payload
+from chatsite.chat.payloads import attachment_payload, conversation_payload, message_payload, preset_payload
 from chatsite.providers.models import LanguageModel
 
 
@@ -70,6 +70,8 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
         "allowed_image_types": list(FORMATS.values()),
         "demo_notice": bool(current and current.provider.managed == "local"),
         "no_models": not models,
+        "presets": [preset_payload(p) for p in Preset.objects.select_related("model__provider")],
+        "preset_url": "/presets/",
     }
     conversations = Conversation.objects.for_user(request.user).only("code", "title", "updated")[:200]
     return render(
@@ -119,22 +121,51 @@ def set_model(request: HttpRequest, code) -> JsonResponse:
     return JsonResponse(conversation_payload(conversation))
 
 
+def _settings_from(body: dict, current_prompt: str = "", current_parameters: dict | None = None):
+    """(system prompt, parameters, model or None) from a request body, or a message why not."""
+    prompt = body.get("system_prompt", current_prompt)
+    if not isinstance(prompt, str) or len(prompt) > settings.CHAT_MAX_MESSAGE_CHARS:
+        return "The system prompt must be text of reasonable length."
+    try:
+        parameters = clean_parameters(body.get("parameters", current_parameters or {}))
+        model = turns.pick_model(body["model"]) if body.get("model") else None
+    except ParameterError as error:
+        return str(error)
+    except turns.ChatError as error:
+        return error.message
+    return prompt, parameters, model
+
+
 @require_POST
 def set_options(request: HttpRequest, code) -> JsonResponse:
-    """System prompt and sampling parameters; only allow-listed, range-checked values are kept."""
+    """System prompt, parameters and optionally the model; only allow-listed, range-checked values are kept."""
     conversation = _conversation_or_404(request, code)
-    body = _json_body(request)
-    prompt = body.get("system_prompt", conversation.system_prompt)
-    if not isinstance(prompt, str) or len(prompt) > settings.CHAT_MAX_MESSAGE_CHARS:
-        return _error("The system prompt must be text of reasonable length.")
-    try:
-        parameters = clean_parameters(body.get("parameters", conversation.parameters))
-    except ParameterError as error:
-        return _error(str(error))
-    conversation.system_prompt = prompt
-    conversation.parameters = parameters
-    conversation.save(update_fields=["system_prompt", "parameters", "updated"])
+    checked = _settings_from(_json_body(request), conversation.system_prompt, conversation.parameters)
+    if isinstance(checked, str):
+        return _error(checked)
+    conversation.system_prompt, conversation.parameters, model = checked
+    conversation.model = model or conversation.model
+    conversation.save(update_fields=["system_prompt", "parameters", "model", "updated"])
     return JsonResponse(conversation_payload(conversation))
+
+
+@require_POST
+def create_preset(request: HttpRequest) -> JsonResponse:
+    """Save a team-wide preset: a name, a system prompt, parameters and optionally a model."""
+    body = _json_body(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
+        return _error("Give the preset a name of at most 100 characters.")
+    checked = _settings_from(body)
+    if isinstance(checked, str):
+        return _error(checked)
+    prompt, parameters, model = checked
+    if Preset.objects.filter(name=name.strip()).exists():
+        return _error("A preset with that name exists already.")
+    preset = Preset.objects.create(
+        name=name.strip(), system_prompt=prompt, parameters=parameters, model=model, created_by=request.user
+    )
+    return JsonResponse(preset_payload(preset), status=201)
 
 
 @require_POST

@@ -41,6 +41,8 @@ function readForm(form) {
 }
 
 function fillForm(form, conversation) {
+  form.elements.preset.value = '';
+  form.dataset.model = '';
   const f = form.elements;
   const p = conversation.parameters || {};
   f.system_prompt.value = conversation.system_prompt || '';
@@ -59,8 +61,39 @@ function fillForm(form, conversation) {
 
 // open(): shows the panel for the current conversation (created first when there is none);
 // onSaved(conversation) gets the server's answer.
-export function settingsPanel({ dialog, button, optionsUrl, currentConversation, ensureConversation, onSaved }) {
+export function settingsPanel({ dialog, button, optionsUrl, currentConversation, ensureConversation, onSaved, presets, presetUrl }) {
   const form = dialog.querySelector('form');
+  const presetSelect = form.elements.preset;
+  const addPresetOption = (preset) => {
+    const option = document.createElement('option');
+    option.value = String(preset.id);
+    option.textContent = preset.name;
+    presetSelect.append(option);
+  };
+  presets.forEach(addPresetOption);
+  // Picking a preset fills the form (and the model it names); Save applies it.
+  presetSelect.addEventListener('change', () => {
+    const preset = presets.find((p) => String(p.id) === presetSelect.value);
+    if (!preset) return;
+    fillForm(form, preset);
+    presetSelect.value = String(preset.id);
+    form.dataset.model = preset.model || '';
+    syncSchema();
+  });
+  dialog.querySelector('.preset-save').addEventListener('click', async () => {
+    try {
+      const name = form.elements.preset_name.value.trim();
+      if (!name) throw new Error('Give the preset a name.');
+      const preset = await postJSON(presetUrl, { ...readForm(form), name, model: currentConversation().model });
+      presets.push(preset);
+      addPresetOption(preset);
+      presetSelect.value = String(preset.id);
+      form.elements.preset_name.value = '';
+      showError('');
+    } catch (err) {
+      showError(err.message);
+    }
+  });
   const error = dialog.querySelector('.settings-error');
   const schemaFields = dialog.querySelector('.schema-fields');
   const showError = (text) => {
@@ -89,7 +122,9 @@ export function settingsPanel({ dialog, button, optionsUrl, currentConversation,
     const save = form.querySelector('.settings-save');
     save.disabled = true;
     try {
-      const answer = await postJSON(optionsUrl(currentConversation().id), readForm(form));
+      const settings = readForm(form);
+      if (form.dataset.model) settings.model = form.dataset.model;
+      const answer = await postJSON(optionsUrl(currentConversation().id), settings);
       onSaved(answer);
       dialog.close();
     } catch (err) {
