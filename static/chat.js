@@ -120,11 +120,37 @@ function renderBody(m) {
   if (m.editing) return;
   if (m.role === 'assistant') {
     renderThinking(m);
-    m.body.replaceChildren(renderMarkdown(m.text));
+    m.body.replaceChildren(renderMarkdown(structuredText(m)));
+    renderJsonCheck(m);
     // A refusal is the model's own words, shown as such and as plain text.
     m.refusalBox.hidden = !m.refusal;
     m.refusalBox.querySelector('.refusal-text').textContent = m.refusal;
   } else m.body.textContent = m.text;
+}
+
+// An answer asked for as JSON, once checked by the server: pretty-printed in a code block.
+function structuredText(m) {
+  if (!m.data.json_check || m.status === 'streaming') return m.text;
+  try {
+    return '```json\n' + JSON.stringify(JSON.parse(m.text), null, 2) + '\n```';
+  } catch {
+    return m.text;
+  }
+}
+
+function renderJsonCheck(m) {
+  const check = m.data.json_check;
+  let badge = m.el.querySelector('.json-check');
+  if (!check || m.status === 'streaming') {
+    badge?.remove();
+    return;
+  }
+  if (!badge) {
+    badge = h('p', { class: 'json-check' });
+    m.body.after(badge);
+  }
+  badge.classList.toggle('json-check--bad', check !== 'valid');
+  badge.textContent = check === 'valid' ? 'Valid JSON, as asked' : check;
 }
 
 // The model's reasoning: plain text in a collapsible block above the answer, never Markdown.

@@ -879,3 +879,17 @@ def test_a_preset_saved_in_one_chat_fills_the_settings_of_another(page, up):
     sent = chat_requests(up)[-1]["json"]
     assert sent["messages"][0] == {"role": "system", "content": "Reply like a pirate."}
     assert sent["temperature"] == 1.2
+
+
+def test_a_json_answer_is_pretty_printed_and_its_check_shown(page, up):
+    open_chat(page)
+    page.locator("#settings-button").click()
+    form = page.locator("#settings-dialog form")
+    form.locator("[name=response_format]").select_option("json_object")
+    page.locator("#settings-dialog .settings-save").click()
+    up.script(tokens=['{"a": 1, ', '"b": [true]}'])
+    send(page, "JSON please")
+    wait_status(page, "complete")
+    answer = last_answer(page)
+    expect(answer.locator(".message-body pre code")).to_have_text('{\n  "a": 1,\n  "b": [\n    true\n  ]\n}')
+    expect(answer.locator(".json-check")).to_have_text("Valid JSON, as asked")

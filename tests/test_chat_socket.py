@@ -496,3 +496,26 @@ async def test_the_system_prompt_goes_as_developer_to_o_series_models(alice, pro
     assert sent["messages"][0] == {"role": "developer", "content": "Be brief."}
     assert sent["max_completion_tokens"] == 20 and "max_tokens" not in sent
     await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("tokens", "check"),
+    [
+        (['{"city": ', '"Paris"}'], "valid"),
+        (['{"city": ', "3}"], "Does not match the schema at city: 3 is not of type 'string'"),
+        (['{"city": "Par'], "Not valid JSON: "),
+    ],
+)
+async def test_an_answer_asked_for_by_json_schema_is_checked_against_it(alice, conversation, upstream, tokens, check):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    conversation.parameters = {
+        "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}}
+    }
+    await conversation.asave()
+    upstream.script(tokens=tokens)
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    assert done["json_check"].startswith(check)
+    assert (await saved(done["id"])).json_check == done["json_check"]
+    await socket.disconnect()

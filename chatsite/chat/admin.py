@@ -25,6 +25,7 @@ class MessageInline(admin.StackedInline):
         "reasoning_tokens",
         "cached_tokens",
         "usage_estimated",
+        "json_check",
         "first_token_ms",
         "duration_ms",
         "error",

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
+from chatsite.chat.structured import check_json_answer
 from chatsite.chat.turns import UpstreamRequest
 from chatsite.chat.usage import estimate_usage
 from chatsite.providers.client import (
@@ -58,6 +59,7 @@ FINAL_FIELDS = [
     "reasoning_tokens",
     "cached_tokens",
     "usage_estimated",
+    "json_check",
     "first_token_ms",
     "duration_ms",
     "updated",
@@ -214,6 +216,8 @@ class Generation:
                 answer.completion_tokens = self.usage_before["completion_tokens"] + completion
                 answer.total_tokens = answer.prompt_tokens + answer.completion_tokens
                 answer.usage_estimated = True
+            if answer.status == Message.Status.COMPLETE:
+                answer.json_check = check_json_answer(self.request.body or {}, answer.text)
             try:
                 await self._publish_pending()
                 await database_sync_to_async(self._save_final)()

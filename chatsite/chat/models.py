@@ -76,6 +76,8 @@ class Message(models.Model):
     cached_tokens = models.PositiveIntegerField(null=True, blank=True)  # part of prompt_tokens
     # The provider reported no usage: the counts are estimated from the text (about 4 characters a token).
     usage_estimated = models.BooleanField(default=False)
+    # For answers asked for as JSON: "valid", or why not (see structured.py); "" otherwise.
+    json_check = models.CharField(max_length=300, blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)

@@ -39,6 +39,7 @@ def message_payload(message: Message, attachments: list[Attachment] | None = Non
         "reasoning_tokens": message.reasoning_tokens,
         "cached_tokens": message.cached_tokens,
         "usage_estimated": message.usage_estimated,
+        "json_check": message.json_check,
         "first_token_ms": message.first_token_ms,
         "duration_ms": message.duration_ms,
         "attachments": [attachment_payload(a) for a in attachments],
