@@ -887,6 +887,7 @@ def test_a_json_answer_is_pretty_printed_and_its_check_shown(page, up):
     form = page.locator("#settings-dialog form")
     form.locator("[name=response_format]").select_option("json_object")
     page.locator("#settings-dialog .settings-save").click()
+    expect(page.locator("#settings-dialog")).to_be_hidden()  # saved: the modal no longer blocks the page
     up.script(tokens=['{"a": 1, ', '"b": [true]}'])
     send(page, "JSON please")
     wait_status(page, "complete")
