@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "chatsite.accounts",
     "chatsite.providers",
     "chatsite.chat",
+    "chatsite.tools",
 ]
 
 MIDDLEWARE = [
@@ -247,6 +248,13 @@ STREAM_FRAME_RATE = env_float("STREAM_FRAME_RATE", 1300)
 STREAM_COALESCE_MAX_MS = env_float("STREAM_COALESCE_MAX_MS", 200)
 PROVIDER_CONNECT_TIMEOUT = env_float("PROVIDER_CONNECT_TIMEOUT", 10)
 PROVIDER_IDLE_TIMEOUT = env_float("PROVIDER_IDLE_TIMEOUT", 120)
+
+# Tools: how many rounds of tool calls one answer may make before it is stopped, and the URL
+# prefixes HTTP tools may call (nothing else is ever called, so an admin's typo cannot reach
+# an internal service).
+CHAT_TOOL_ROUNDS = env_int("CHAT_TOOL_ROUNDS", 6)
+TOOL_ALLOWED_URLS = env_list("TOOL_ALLOWED_URLS", "")
+TOOL_RESULT_CHARS = env_int("TOOL_RESULT_CHARS", 16_000)
 
 # A provider configured from the environment, for a one-command start.
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")

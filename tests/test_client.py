@@ -18,6 +18,7 @@ from chatsite.providers.client import (
     ProviderError,
     Reasoning,
     Refusal,
+    ToolCallDelta,
     Usage,
     _chunk_events,
     build_body,
@@ -410,13 +411,21 @@ def test_role_only_and_empty_chunks_yield_nothing() -> None:
     assert _chunk_events('{"choices":[],"usage":null}', KEY) == []
 
 
-def test_a_tool_call_chunk_with_null_content_yields_only_its_finish() -> None:
+def test_a_tool_call_chunk_with_null_content_yields_the_call_and_its_finish_but_no_text() -> None:
     chunk = (
         '{"choices":[{"index":0,"delta":{"content":null,"tool_calls":[{"index":0,"id":"call_1",'
         '"type":"function","function":{"name":"get_weather","arguments":"{}"}}]},'
         '"finish_reason":"tool_calls"}]}'
     )
-    assert _chunk_events(chunk, KEY) == [Finish("tool_calls")]
+    assert _chunk_events(chunk, KEY) == [ToolCallDelta(0, "call_1", "get_weather", "{}"), Finish("tool_calls")]
+
+
+def test_tool_call_arguments_sent_as_an_object_are_taken_as_json() -> None:
+    chunk = (
+        '{"choices":[{"delta":{"content":"","tool_calls":[{"id":"7","function":'
+        '{"name":"f","arguments":{"city":"Paris"}}}]},"finish_reason":null}]}'
+    )
+    assert _chunk_events(chunk, KEY) == [ToolCallDelta(None, "7", "f", '{"city": "Paris"}')]
 
 
 async def reads_of(upstream: Upstream, hold=None) -> list[list[Event]]:

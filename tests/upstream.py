@@ -88,6 +88,14 @@ class Script:
     # A length-limit field this model refuses with a 400 naming it, as OpenAI's o-series do
     # for max_tokens; the script stays queued for the retry.
     refuse_field: str | None = None
+    # Tool calls after the content: [{"id": "call_1", "name": "calculator", "arguments": "{...}"}].
+    # With any, a finish_reason left at "stop" is sent as "tool_calls".
+    tool_calls: list[dict] = field(default_factory=list)
+    # "fragments": OpenAI's way, the id and name first, the arguments in a few pieces, calls one
+    # after another; "whole": each call in one chunk; "no_index": fragments without "index"
+    # (some gateways); "parallel": all calls' first pieces in one chunk, then interleaved.
+    tool_style: str = "fragments"
+    tool_content: str = "null"  # the content beside tool calls: "null", "empty" ("") or "absent"
 
 
 class _Closed(Exception):
@@ -230,6 +238,9 @@ class Upstream:
         self.default = Script()  # for chat requests when no script is queued
         self.models: list[dict] = [dict(model) for model in DEFAULT_MODELS]
         self.models_status = 200  # e.g. 404 for a server without GET /models
+        # POST /tools/NAME plays an HTTP tool: {"status", "body" (JSON or text), "delay"} per
+        # name; a tool without an entry echoes its arguments as {"received": ...}.
+        self.tool_answers: dict[str, dict] = {}
         self.disconnects = 0  # answers cut short because the client closed the connection
         self.connections = 0  # connections accepted (keep-alive reuse keeps this low)
         self.connections_closed = 0  # connections closed by either side
@@ -327,6 +338,7 @@ class Upstream:
         self.default = Script()
         self.models = [dict(model) for model in DEFAULT_MODELS]
         self.models_status = 200
+        self.tool_answers = {}
         with self._changed:
             self.disconnects = self.connections = self.connections_closed = 0
 
@@ -358,6 +370,16 @@ class Upstream:
                     self.disconnects += 1
                     self._changed.notify_all()
                 return False
+        if request.method == "POST" and path.startswith("/tools/"):
+            answer = self.tool_answers.get(path.removeprefix("/tools/"), {})
+            await conn.sleep(answer.get("delay", 0))
+            body = answer.get("body", {"received": request.json})
+            if isinstance(body, str):
+                raw = body.encode()
+                head = f"HTTP/1.1 {answer.get('status', 200)} X\r\nContent-Type: text/plain\r\n"
+                await conn.write(head.encode() + b"Content-Length: %d\r\n\r\n" % len(raw) + raw)
+                return True
+            return await _send_json(conn, answer.get("status", 200), body)
         if request.method == "GET" and path == "/v1/models":
             if self.models_status != 200:
                 error = {"error": {"message": "Not Found", "type": "not_found", "code": None}}
@@ -491,15 +513,55 @@ class _Stream:
         for piece in script.refusal:
             await conn.sleep(script.delay)
             await self.event(self.chunk(json.dumps({"content": None, "refusal": piece})))
-        if script.finish_reason:
+        for delta in _tool_call_deltas(script.tool_calls, script.tool_style, script.tool_content):
+            await conn.sleep(script.delay)
+            await self.event(self.chunk(json.dumps(delta, ensure_ascii=False)))
+        finish = script.finish_reason
+        if script.tool_calls and finish == "stop":
+            finish = "tool_calls"
+        if finish:
             in_finish = usage if script.usage_in_finish and usage else None
-            await self.event(self.chunk("{}", script.finish_reason, in_finish))
+            await self.event(self.chunk("{}", finish, in_finish))
         if self.include_usage and usage and not script.usage_in_finish:
             await self.event(f'{self.prefix}"choices":[],"usage":{json.dumps(usage)}}}')
         if script.done:
             await self.event("[DONE]")
         await conn.write(b"0\r\n\r\n")
         return True
+
+
+def _tool_call_deltas(calls: list[dict], style: str, content: str) -> list[dict]:
+    """The deltas that stream these tool calls, as the given kind of server sends them."""
+    extra = {"null": {"content": None}, "empty": {"content": ""}, "absent": {}}[content]
+
+    def piece(index: int, call: dict, first: bool, arguments: str) -> dict:
+        part: dict[str, Any] = {"index": index} if style != "no_index" else {}
+        if first:
+            part |= {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": arguments}}
+        else:
+            part["function"] = {"arguments": arguments}
+        return part
+
+    def cut(text: str) -> list[str]:
+        size = max(1, len(text) // 3)
+        return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+    deltas = []
+    if style == "whole":
+        for i, call in enumerate(calls):
+            deltas.append({**extra, "tool_calls": [piece(i, call, True, call["arguments"])]})
+    elif style == "parallel":
+        deltas.append({**extra, "tool_calls": [piece(i, call, True, "") for i, call in enumerate(calls)]})
+        pieces = [cut(call["arguments"]) for call in calls]
+        for n in range(max(map(len, pieces), default=0)):
+            for i, parts in enumerate(pieces):
+                if n < len(parts):
+                    deltas.append({"tool_calls": [piece(i, calls[i], False, parts[n])]})
+    else:
+        for i, call in enumerate(calls):
+            deltas.append({**extra, "tool_calls": [piece(i, call, True, "")]})
+            deltas += [{"tool_calls": [piece(i, call, False, part)]} for part in cut(call["arguments"])]
+    return deltas
 
 
 def _frame(data: bytes) -> bytes:

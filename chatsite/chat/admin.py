@@ -26,6 +26,7 @@ class MessageInline(admin.StackedInline):
         "cached_tokens",
         "usage_estimated",
         "json_check",
+        "tool_calls",
         "first_token_ms",
         "duration_ms",
         "error",

@@ -29,6 +29,7 @@ from chatsite.providers.client import (
     ProviderError,
     Reasoning,
     Refusal,
+    ToolCallDelta,
     Usage,
     new_session,
     stream_reads,
@@ -36,6 +37,9 @@ from chatsite.providers.client import (
 )
 from chatsite.providers.models import LanguageModel
 from chatsite.rows import update_rows
+from chatsite.tools import registry
+from chatsite.tools.calls import Round, round_messages
+from chatsite.tools.http import ToolFailed
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ FINAL_FIELDS = [
     "cached_tokens",
     "usage_estimated",
     "json_check",
+    "tool_calls",
     "first_token_ms",
     "duration_ms",
     "updated",
@@ -146,6 +151,10 @@ class Generation:
         self.usage_before = {field: getattr(answer, field) or 0 for field in USAGE_FIELDS}
         self.usage_seen = False
         self.wrote = False  # the model has written something in this generation
+        # Tool calls: those of earlier rounds (run), and the round streaming now.
+        self.calls: list[dict] = list(answer.tool_calls or [])
+        self.round = Round(1 + max((call.get("round", 0) for call in self.calls), default=-1))
+        self.calls_changed = False
         self.seq = 0
         self.stop_requested = False
         self.task: asyncio.Task | None = None
@@ -185,10 +194,23 @@ class Generation:
                 body, field = retry
                 await self._stream(body, started)
                 await _remember_token_field(self.request.model_id, field)
+            # The tool loop: run what the model called, give it the results, let it go on.
+            rounds = 0
+            while self.round.calls:
+                if rounds == settings.CHAT_TOOL_ROUNDS:
+                    raise ToolLimit(settings.CHAT_TOOL_ROUNDS)
+                rounds += 1
+                body = await self._run_round(body)
+                await self._stream(body, started)
             answer.status = Message.Status.COMPLETE
         except ProviderError as error:
             answer.status = Message.Status.ERROR
             answer.error = error.message
+        except ToolLimit as limit:
+            answer.status = Message.Status.ERROR
+            answer.error = (
+                f"Stopped after {limit.rounds} rounds of tool calls (the limit); the model was still calling tools."
+            )
         except asyncio.CancelledError:
             # Stop frame, or the server shutting down; either way keep what was said.
             asyncio.current_task().uncancel()
@@ -204,6 +226,10 @@ class Generation:
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
+            for call in self.calls + self.round.calls:
+                if call["status"] in ("streaming", "running"):
+                    call["status"] = "stopped"
+            answer.tool_calls = self.calls + self.round.calls
             answer.duration_ms = round((time.monotonic() - started) * 1000)
             for field, stream in self.streams.items():
                 setattr(answer, field, stream.all())
@@ -250,6 +276,12 @@ class Generation:
                             self.wrote = True
                             answer.first_token_ms = round((time.monotonic() - started) * 1000)
                         self.streams[field].parts.append(event.text)
+                    elif type(event) is ToolCallDelta:
+                        if not self.wrote:
+                            self.wrote = True
+                            answer.first_token_ms = round((time.monotonic() - started) * 1000)
+                        self.round.add(event)
+                        self.calls_changed = True
                     elif type(event) is Finish:
                         answer.finish_reason = event.reason[:40]
                     elif type(event) is Usage:
@@ -260,6 +292,60 @@ class Generation:
         finally:
             # Closes the HTTP response at once: the provider stops generating (and billing).
             await reads.aclose()
+        # A next round's usage adds to this one's.
+        self.usage_before = {field: getattr(answer, field) or 0 for field in USAGE_FIELDS}
+
+    async def _run_round(self, body: dict) -> dict:
+        """Run the calls the model just made (at the same time: they are independent by the
+        API's contract) and return the next request: the same with the calls and results added."""
+        text = self.streams["text"]
+        written = text.all()
+        done_before = max((call["at"] for call in self.calls), default=0)
+        calls = self.round.close(len(written))
+        for call in calls:
+            call["status"] = "running"
+        self.calls_changed = True
+        await self._publish_pending()
+        specs = {spec.name: spec for spec in self.request.tools}
+        await asyncio.gather(*(self._run_call(specs.get(call["name"]), call) for call in calls))
+        self.calls += calls
+        self.round = Round(self.round.number + 1)
+        self.calls_changed = True
+        if written and not written.endswith("\n"):
+            text.parts.append("\n\n")  # the next round's text starts a new paragraph
+        await self._publish_pending()
+        await database_sync_to_async(self._save_calls)()
+        body = {**body, "messages": [*body["messages"], *round_messages(written[done_before:], calls)]}
+        if body.get("tool_choice") not in (None, "auto", "none"):
+            # "required" (or one named function) asks for a call; having made it, the model
+            # must be free to answer, or it would call tools until the round limit.
+            body["tool_choice"] = "auto"
+        return body
+
+    async def _run_call(self, spec: "registry.ToolSpec | None", call: dict) -> None:
+        began = time.monotonic()
+        try:
+            if spec is None:
+                raise ToolFailed(f"There is no tool named {call['name'][:64]!r} here.")
+            call["result"] = await registry.run(
+                spec,
+                call["arguments"],
+                user_id=self.request.user_id,
+                conversation=self.conversation,
+                session=http_client(),
+            )
+            call["status"] = "done"
+        except ToolFailed as error:
+            # The model gets the failure as the result and can say so or try otherwise.
+            call["result"], call["status"] = f"Error: {error}", "error"
+        except Exception:
+            log.exception("tool %s failed", call["name"])
+            call["result"], call["status"] = "Error: the tool failed unexpectedly.", "error"
+        call["ms"] = round((time.monotonic() - began) * 1000)
+
+    def _save_calls(self) -> None:
+        # Written when a round's results are in: a server stopping later does not lose them.
+        Message.objects.filter(pk=self.answer.pk).update(tool_calls=self.calls, updated=timezone.now())
 
     # -- helpers (tasks) -------------------------------------------------------------------
 
@@ -282,7 +368,7 @@ class Generation:
                 )
 
     async def _publish_pending(self) -> None:
-        if not any(stream.fresh for stream in self.streams.values()):
+        if not self.calls_changed and not any(stream.fresh for stream in self.streams.values()):
             return
         self.seq += 1
         event = {
@@ -295,6 +381,10 @@ class Generation:
         for field in ("reasoning", "refusal"):
             if more := self.streams[field].take():
                 event[field] = more
+        if self.calls_changed:
+            # The whole list, small and rare: a tab just replaces what it shows.
+            self.calls_changed = False
+            event["tool_calls"] = self.calls + self.round.calls
         await self.layer.group_send(self.group, event)
 
     # -- plain helpers ---------------------------------------------------------------------
@@ -312,7 +402,14 @@ class Generation:
             for field, stream in self.streams.items():
                 payload[field] = stream.published()
             payload["status"] = Message.Status.STREAMING
+            payload["tool_calls"] = self.calls + self.round.calls
         return payload
+
+
+class ToolLimit(Exception):
+    def __init__(self, rounds: int):
+        super().__init__(rounds)
+        self.rounds = rounds
 
 
 def _due_flushes(now: float) -> dict[int, tuple[str, ...]]:

@@ -32,6 +32,8 @@ class Conversation(models.Model):
     system_prompt = models.TextField(blank=True)
     # Only allow-listed, range-checked keys (see parameters.py) are stored and sent upstream.
     parameters = models.JSONField(default=dict, blank=True)
+    # The names of the tools switched on for this conversation (see chatsite/tools).
+    tools = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -76,6 +78,8 @@ class Message(models.Model):
     cached_tokens = models.PositiveIntegerField(null=True, blank=True)  # part of prompt_tokens
     # The provider reported no usage: the counts are estimated from the text (about 4 characters a token).
     usage_estimated = models.BooleanField(default=False)
+    # The tool calls the answer made, with their results (see chatsite/tools/calls.py).
+    tool_calls = models.JSONField(default=list, blank=True)
     # For answers asked for as JSON: "valid", or why not (see structured.py); "" otherwise.
     json_check = models.CharField(max_length=300, blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)

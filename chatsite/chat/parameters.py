@@ -35,7 +35,7 @@ MAX_STOP_CHARS = 200
 MAX_EXTRA_BYTES = 16 * 1024
 SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Extra body fields may not take over what chatsite itself controls.
-RESERVED = {"model", "messages", "stream", "stream_options", "n"}
+RESERVED = {"model", "messages", "stream", "stream_options", "n", "tools"}  # tools: the switch
 
 
 class ParameterError(ValueError):

@@ -40,6 +40,7 @@ def message_payload(message: Message, attachments: list[Attachment] | None = Non
         "cached_tokens": message.cached_tokens,
         "usage_estimated": message.usage_estimated,
         "json_check": message.json_check,
+        "tool_calls": message.tool_calls,
         "first_token_ms": message.first_token_ms,
         "duration_ms": message.duration_ms,
         "attachments": [attachment_payload(a) for a in attachments],
@@ -56,6 +57,7 @@ def conversation_payload(conversation: Conversation) -> dict:
         # The owner's own settings (this payload only ever goes to the owner's pages and sockets).
         "system_prompt": conversation.system_prompt,
         "parameters": conversation.parameters,
+        "tools": conversation.tools,
         "updated": conversation.updated.isoformat() if conversation.updated else None,
     }
 

@@ -3,6 +3,7 @@
 import base64
 
 from chatsite.chat.models import Attachment, Conversation, Message
+from chatsite.tools.calls import messages_for
 
 
 def image_part(attachment: Attachment) -> dict:
@@ -12,10 +13,14 @@ def image_part(attachment: Attachment) -> dict:
     return {"type": "image_url", "image_url": {"url": f"data:{attachment.content_type};base64,{encoded}"}}
 
 
-def build_messages(conversation: Conversation, history: list[Message], system_role: str = "system") -> list[dict]:
+def build_messages(
+    conversation: Conversation, history: list[Message], system_role: str = "system", *, tools: bool = False
+) -> list[dict]:
     """The system prompt (in system_role: "developer" for models that want it) and the history,
     oldest first (user messages' attachments prefetched, or given as known_attachments for a
-    message just written)."""
+    message just written). Answers that used tools carry their calls and results when the
+    request has tools; without tools only their text goes (a tool message with no tools
+    defined is refused by some providers)."""
     messages: list[dict] = []
     if conversation.system_prompt.strip():
         messages.append({"role": system_role, "content": conversation.system_prompt})
@@ -30,6 +35,8 @@ def build_messages(conversation: Conversation, history: list[Message], system_ro
                 messages.append({"role": "user", "content": parts})
             else:
                 messages.append({"role": "user", "content": message.text})
+        elif tools and message.tool_calls:
+            messages += messages_for(message.text, message.tool_calls)
         elif message.text:
             # A stopped or failed answer still went out to the user: keep what they saw.
             messages.append({"role": "assistant", "content": message.text})

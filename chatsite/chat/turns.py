@@ -21,6 +21,7 @@ from chatsite.providers.client import build_body
 from chatsite.providers.families import system_role, token_field
 from chatsite.providers.models import LanguageModel
 from chatsite.rows import update_rows
+from chatsite.tools.registry import ToolSpec, specs_for
 
 NOT_FOUND = "Conversation not found."
 STILL_STREAMING = "An answer is still streaming in this conversation; stop it first."
@@ -41,6 +42,8 @@ class UpstreamRequest:
     api_key: str = ""
     body: dict | None = None
     model_id: int | None = None  # where a learned quirk (the length limit's field) is remembered
+    tools: tuple[ToolSpec, ...] = ()  # what the model may call, as the body's "tools" says
+    user_id: int | None = None  # whose data a tool may read (search in their own conversations)
 
     def __repr__(self) -> str:  # never print the key, even in a traceback
         return f"UpstreamRequest(base_url={self.base_url!r})"
@@ -149,7 +152,10 @@ def _write(plans: list[_Plan]) -> list[UpstreamRequest]:
     now = timezone.now()
     for plan in plans:
         conversation, provider = plan.conversation, plan.model.provider
-        messages = build_messages(conversation, [*plan.history, *plan.new[:-1]], system_role(plan.model.name))
+        tools = tools_for(conversation, plan.model)
+        messages = build_messages(
+            conversation, [*plan.history, *plan.new[:-1]], system_role(plan.model.name), tools=bool(tools)
+        )
         if (
             conversation.title == Conversation._meta.get_field("title").default
             and len(messages) - bool(conversation.system_prompt.strip()) == 1
@@ -159,8 +165,12 @@ def _write(plans: list[_Plan]) -> list[UpstreamRequest]:
         conversation.model = plan.model
         # The conversation moves to the top of the list.
         conversation.updated = now
-        body = request_body(plan.model, messages, conversation.parameters)
-        requests.append(UpstreamRequest(provider.base_url, provider.api_key, body, plan.model.pk))
+        body = request_body(plan.model, messages, conversation.parameters, tools)
+        requests.append(
+            UpstreamRequest(
+                provider.base_url, provider.api_key, body, plan.model.pk, tuple(tools), conversation.owner_id
+            )
+        )
         if plan.attachments:
             Attachment.objects.filter(pk__in=[a.pk for a in plan.attachments]).update(message=plan.new[0])
     update_rows(
@@ -338,24 +348,45 @@ def continue_answer(user, conversation_code) -> Turn:
         if answer is None or answer.role != Message.Role.ASSISTANT or answer.finish_reason != "length":
             raise ChatError("Only an answer cut off at its length limit can be continued.")
         model = _usable_model(conversation, None)
+        tools = tools_for(conversation, model)
         messages = [
-            *build_messages(conversation, history, system_role(model.name)),
+            *build_messages(conversation, history, system_role(model.name), tools=bool(tools)),
             {"role": "user", "content": CONTINUE_PROMPT},
         ]
-        body = request_body(model, messages, conversation.parameters)
+        body = request_body(model, messages, conversation.parameters, tools)
         answer.status = Message.Status.STREAMING
         answer.finish_reason = ""
         answer.model_name, answer.provider_name = model.name, model.provider.name
         answer.save(update_fields=["status", "finish_reason", "model_name", "provider_name", "updated"])
-    request = UpstreamRequest(model.provider.base_url, model.provider.api_key, body, model.pk)
+    request = UpstreamRequest(
+        model.provider.base_url, model.provider.api_key, body, model.pk, tuple(tools), conversation.owner_id
+    )
     return Turn(conversation, [answer], answer, request)
 
 
-def request_body(model: LanguageModel, messages: list[dict], parameters: dict) -> dict:
+def tools_for(conversation: Conversation, model: LanguageModel) -> list[ToolSpec]:
+    """The tools switched on for the conversation, when its model can call tools."""
+    if not conversation.tools or not model_calls_tools(model):
+        return []
+    return specs_for(conversation.tools)
+
+
+def model_calls_tools(model: LanguageModel) -> bool:
+    return True
+
+
+def request_body(model: LanguageModel, messages: list[dict], parameters: dict, tools: list[ToolSpec] = ()) -> dict:
     params, extra = request_parameters(parameters, model.provider.extra_body)
     if "max_tokens" in params:
         params[token_field(model.name, model.token_field)] = params.pop("max_tokens")
-    return build_body(model.name, messages, params, extra)
+    body = build_body(model.name, messages, params, extra)
+    if tools:
+        body["tools"] = [spec.definition() for spec in tools]
+    else:
+        # A tool_choice from the extra fields means nothing without tools (and is refused).
+        body.pop("tool_choice", None)
+        body.pop("parallel_tool_calls", None)
+    return body
 
 
 def title_from(text: str) -> str:

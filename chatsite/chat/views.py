@@ -14,6 +14,7 @@ from chatsite.chat.models import Attachment, Conversation, Preset
 from chatsite.chat.parameters import ParameterError, clean_parameters
 from chatsite.chat.payloads import attachment_payload, conversation_payload, message_payload, preset_payload
 from chatsite.providers.models import LanguageModel
+from chatsite.tools import registry
 
 
 def _conversation_or_404(request: HttpRequest, code) -> Conversation:
@@ -72,6 +73,7 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
         "no_models": not models,
         "presets": [preset_payload(p) for p in Preset.objects.select_related("model__provider")],
         "preset_url": "/presets/",
+        "tools": registry.choices(),
     }
     conversations = Conversation.objects.for_user(request.user).only("code", "title", "updated")[:200]
     return render(
@@ -138,14 +140,21 @@ def _settings_from(body: dict, current_prompt: str = "", current_parameters: dic
 
 @require_POST
 def set_options(request: HttpRequest, code) -> JsonResponse:
-    """System prompt, parameters and optionally the model; only allow-listed, range-checked values are kept."""
+    """System prompt, parameters, the tools switched on and optionally the model; only
+    allow-listed, range-checked values are kept."""
     conversation = _conversation_or_404(request, code)
     checked = _settings_from(_json_body(request), conversation.system_prompt, conversation.parameters)
     if isinstance(checked, str):
         return _error(checked)
     conversation.system_prompt, conversation.parameters, model = checked
     conversation.model = model or conversation.model
-    conversation.save(update_fields=["system_prompt", "parameters", "model", "updated"])
+    body = _json_body(request)
+    if "tools" in body:
+        try:
+            conversation.tools = registry.clean_names(body["tools"])
+        except ValueError as error:
+            return _error(str(error))
+    conversation.save(update_fields=["system_prompt", "parameters", "model", "tools", "updated"])
     return JsonResponse(conversation_payload(conversation))
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "Event",
     "Reasoning",
     "Refusal",
+    "ToolCallDelta",
     "Finish",
     "ProviderError",
     "Usage",
@@ -72,6 +73,19 @@ class Refusal:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call the model is making: the first piece of a call names it (id and
+    function name), later ones add fragments of its JSON arguments. index tells parallel calls
+    apart; None when a gateway leaves it out (then the id, if any, says whether a call is new).
+    """
+
+    index: int | None
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Token counts for the whole request, as reported by the provider."""
 
@@ -89,8 +103,8 @@ class Finish:
     reason: str
 
 
-Event = Delta | Reasoning | Refusal | Usage | Finish
-TEXT_EVENTS = (Delta, Reasoning, Refusal)  # what the model writes, as opposed to bookkeeping
+Event = Delta | Reasoning | Refusal | ToolCallDelta | Usage | Finish
+TEXT_EVENTS = (Delta, Reasoning, Refusal, ToolCallDelta)  # what the model writes, not bookkeeping
 
 
 class ProviderError(Exception):
@@ -422,6 +436,9 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
                 refusal = delta.get("refusal")
                 if refusal and type(refusal) is str:
                     events.append(Refusal(refusal))
+                calls = delta.get("tool_calls")
+                if calls and type(calls) is list:
+                    events += _tool_call_deltas(calls)
             reason = choice.get("finish_reason")
             if reason and type(reason) is str:
                 events.append(Finish(reason))
@@ -434,6 +451,30 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
         reasoning = _int(_details(usage, "completion_tokens_details").get("reasoning_tokens"))
         cached = _int(_details(usage, "prompt_tokens_details").get("cached_tokens"))
         events.append(Usage(prompt, completion, total, reasoning, cached))
+    return events
+
+
+def _tool_call_deltas(calls: list) -> list[ToolCallDelta]:
+    """delta.tool_calls as events: some gateways send a whole call in one chunk, others the
+    name first and the arguments in fragments; ids come with or without OpenAI's "call_"."""
+    events = []
+    for call in calls:
+        if type(call) is not dict:
+            continue
+        function = call.get("function")
+        function = function if type(function) is dict else {}
+        index, ident = call.get("index"), call.get("id")
+        name, arguments = function.get("name"), function.get("arguments")
+        if type(arguments) is dict:  # a few servers send the arguments as an object
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        events.append(
+            ToolCallDelta(
+                index if type(index) is int else None,
+                ident if type(ident) is str else "",
+                name if type(name) is str else "",
+                arguments if type(arguments) is str else "",
+            )
+        )
     return events
 
 

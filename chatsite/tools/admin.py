@@ -1,0 +1,79 @@
+"""HTTP tools in the admin: the URL must be on the allow-list, the schema valid, the
+Authorization header write-only."""
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from jsonschema import Draft202012Validator, SchemaError
+
+from chatsite.tools.builtin import DEFINITIONS
+from chatsite.tools.http import url_allowed
+from chatsite.tools.models import HttpTool
+
+
+class HttpToolForm(forms.ModelForm):
+    authorization = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Sent as the Authorization header, e.g. “Bearer …”. Leave empty to keep the current value.",
+    )
+    clear_authorization = forms.BooleanField(required=False, label="Clear authorization")
+
+    class Meta:
+        model = HttpTool
+        fields = [
+            "name",
+            "description",
+            "parameters",
+            "url",
+            "authorization",
+            "clear_authorization",
+            "timeout",
+            "enabled",
+        ]
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if name in DEFINITIONS:
+            raise forms.ValidationError("A built-in tool has this name.")
+        return name
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        if not url_allowed(url):
+            allowed = ", ".join(settings.TOOL_ALLOWED_URLS) or "nothing (TOOL_ALLOWED_URLS is empty)"
+            raise forms.ValidationError(f"This URL is not on the allow-list. Allowed: {allowed}.")
+        return url
+
+    def clean_parameters(self):
+        schema = self.cleaned_data.get("parameters") or {}
+        if not isinstance(schema, dict):
+            raise forms.ValidationError("The parameters must be a JSON Schema object.")
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as error:
+            raise forms.ValidationError(f"Not a valid JSON Schema: {error.message[:200]}") from None
+        if schema and schema.get("type") != "object":
+            raise forms.ValidationError('The arguments are a JSON object: the schema needs "type": "object".')
+        return schema
+
+    def save(self, commit: bool = True):
+        tool = super().save(commit=False)
+        new = self.cleaned_data.get("authorization")
+        if self.cleaned_data.get("clear_authorization"):
+            tool.authorization = ""
+        elif new:
+            tool.authorization = new
+        elif tool.pk:
+            tool.authorization = HttpTool.objects.get(pk=tool.pk).authorization
+        if commit:
+            tool.save()
+        return tool
+
+
+@admin.register(HttpTool)
+class HttpToolAdmin(admin.ModelAdmin):
+    form = HttpToolForm
+    list_display = ["name", "url", "enabled", "timeout"]
+    list_filter = ["enabled"]
+    search_fields = ["name", "description", "url"]

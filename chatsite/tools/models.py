@@ -1,0 +1,40 @@
+"""HTTP tools: an endpoint an admin makes callable by the model, with a name, a description and
+a JSON Schema for its arguments."""
+
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+# The function-name rule of the Chat Completions API.
+NAME_RULE = RegexValidator(r"^[a-zA-Z0-9_-]{1,64}$", "1-64 letters, digits, _ or -.")
+
+
+class HttpTool(models.Model):
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[NAME_RULE],
+        help_text="What the model calls it: letters, digits, _ or -.",
+    )
+    description = models.TextField(help_text="What it does and when to use it; the model reads this.")
+    parameters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='A JSON Schema for the arguments, e.g. {"type": "object", "properties": {"q": {"type": "string"}}}.',
+    )
+    url = models.URLField(
+        max_length=500, help_text="Called with POST and the arguments as JSON; must be on TOOL_ALLOWED_URLS."
+    )
+    # Write-only in the admin, like a provider's key: sent as the Authorization header.
+    authorization = models.CharField(max_length=500, blank=True, help_text="Sent as the Authorization header.")
+    timeout = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(120)], help_text="Seconds."
+    )
+    enabled = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "HTTP tool"
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,452 @@
+"""Tools: the calculator, the allow-list, streamed tool calls and the tool loop end to end
+(the real ASGI app, the loopback upstream playing both the provider and an HTTP tool)."""
+
+import asyncio
+import json
+
+import pytest
+
+from chatsite.chat.models import Conversation, Message
+from chatsite.providers.client import ToolCallDelta, stream_chat
+from chatsite.tools.calculator import CalculationError, calculate
+from chatsite.tools.calls import Round, messages_for
+from chatsite.tools.http import url_allowed
+from chatsite.tools.models import HttpTool
+from tests.conftest import SECRET, answer_text, frames_until, is_done, logged_in_client, open_socket
+
+# -- the calculator ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("6 * 7", 42),
+        ("2 ^ 10", 1024),
+        ("(17.5 * 3) / 4 + 1", 14.125),
+        ("sqrt(16) + abs(-2)", 6.0),
+        ("10 // 3 + 10 % 3", 4),
+        ("-2 ** 2", -4),
+        ("round(pi, 3)", 3.142),
+        ("12 × 3 ÷ 4", 9.0),
+    ],
+)
+def test_the_calculator_evaluates_arithmetic(expression, value):
+    assert calculate(expression) == value
+
+
+@pytest.mark.parametrize(
+    ("expression", "words"),
+    [
+        ("__import__('os').system('true')", "Only numbers"),
+        ("__import__('os')", "Unknown function: __import__"),
+        ("(1).__class__", "Only numbers"),
+        ("9 ** 9 ** 9", "too large"),
+        ("99 ** 9999", "too large"),
+        ("1 / 0", "Division by zero"),
+        ("sqrt(-1)", "Not defined"),
+        ("'a' * 3", "Only numbers"),
+        ("x + 1", "Unknown name: x"),
+        ("1 +", "not an arithmetic expression"),
+        ("1" * 600, "longer than"),
+        ("exp(1000)", "too large"),
+    ],
+)
+def test_the_calculator_refuses_what_is_not_safe_arithmetic(expression, words):
+    with pytest.raises(CalculationError, match=words):
+        calculate(expression)
+
+
+# -- the allow-list ------------------------------------------------------------------------
+
+ALLOWED = ["https://tools.example.com/api", "http://127.0.0.1:9000/"]
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://tools.example.com/api", True),
+        ("https://tools.example.com/api/weather", True),
+        ("https://tools.example.com/apiother", False),
+        ("https://tools.example.com.evil.net/api", False),
+        ("http://tools.example.com/api", False),
+        ("https://tools.example.com:8443/api", False),
+        ("http://127.0.0.1:9000/anything", True),
+        ("http://127.0.0.1:9001/anything", False),
+        ("file:///etc/passwd", False),
+        ("not a url", False),
+    ],
+)
+def test_http_tools_may_only_call_urls_under_an_allowed_prefix(url, allowed):
+    assert url_allowed(url, ALLOWED) is allowed
+
+
+def test_nothing_is_allowed_when_the_allow_list_is_empty(settings):
+    settings.TOOL_ALLOWED_URLS = []
+    assert not url_allowed("https://tools.example.com/api")
+
+
+# -- streamed tool calls -------------------------------------------------------------------
+
+CALLS = [
+    {"id": "call_abc", "name": "calculator", "arguments": '{"expression": "6 * 7"}'},
+    # Ids without OpenAI's "call_" prefix (as several gateways send them) must pass through.
+    {"id": "toolu_01XyZ", "name": "current_time", "arguments": '{"timezone": "Asia/Tokyo"}'},
+]
+
+
+@pytest.mark.parametrize("style", ["fragments", "whole", "no_index", "parallel"])
+@pytest.mark.parametrize("content", ["null", "empty", "absent"])
+async def test_streamed_tool_calls_are_assembled_whatever_the_server_style(upstream, style, content):
+    upstream.script(tokens=[], tool_calls=CALLS, tool_style=style, tool_content=content)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    events = [event async for event in stream_chat(upstream.base_url, SECRET, body)]
+    assert all(type(e).__name__ != "Delta" for e in events), "an empty or null content is not text"
+    assert events[-1].reason == "tool_calls"
+    assembled = Round(0)
+    for event in events:
+        if isinstance(event, ToolCallDelta):
+            assembled.add(event)
+    calls = assembled.close(at=0)
+    assert [(c["id"], c["name"], json.loads(c["arguments"])) for c in calls] == [
+        (call["id"], call["name"], json.loads(call["arguments"])) for call in CALLS
+    ]
+
+
+def test_a_call_without_an_id_gets_one_and_a_nameless_call_is_dropped():
+    calls = Round(0)
+    calls.add(ToolCallDelta(0, "", "calculator", '{"expression":'))
+    calls.add(ToolCallDelta(0, "", "", ' "1+1"}'))
+    calls.add(ToolCallDelta(1, "", "", "{}"))
+    [call] = calls.close(at=5)
+    assert call["id"].startswith("call_") and len(call["id"]) > 10
+    assert (call["name"], call["arguments"], call["at"]) == ("calculator", '{"expression": "1+1"}', 5)
+
+
+def test_an_answer_with_tools_goes_back_as_assistant_and_tool_messages():
+    calls = [
+        {"id": "a1", "name": "calculator", "arguments": "{}", "round": 0, "at": 11, "status": "done", "result": "2"},
+        {"id": "a2", "name": "calculator", "arguments": "", "round": 0, "at": 11, "status": "error", "result": "E"},
+        {"id": "b1", "name": "current_time", "arguments": "{}", "round": 1, "at": 13, "status": "stopped"},
+    ]
+    messages = messages_for("Let me see.\n\nOK", calls)
+    assert messages[0] == {
+        "role": "assistant",
+        "content": "Let me see.",
+        "tool_calls": [
+            {"id": "a1", "type": "function", "function": {"name": "calculator", "arguments": "{}"}},
+            {"id": "a2", "type": "function", "function": {"name": "calculator", "arguments": "{}"}},
+        ],
+    }
+    assert messages[1:3] == [
+        {"role": "tool", "tool_call_id": "a1", "content": "2"},
+        {"role": "tool", "tool_call_id": "a2", "content": "E"},
+    ]
+    assert messages[3]["content"] is None and messages[3]["tool_calls"][0]["id"] == "b1"
+    assert messages[4] == {"role": "tool", "tool_call_id": "b1", "content": messages[4]["content"]}
+    assert "not run" in messages[4]["content"]
+    assert messages[5] == {"role": "assistant", "content": "OK"}
+
+
+# -- the tool loop, end to end -------------------------------------------------------------
+
+
+@pytest.fixture
+def conversation(alice, model):
+    return Conversation.objects.create(owner=alice, model=model, tools=["calculator", "current_time"])
+
+
+async def ask(user, conversation, text="What is 6 times 7?", timeout=10):
+    socket = await open_socket(user)
+    code = str(conversation.code)
+    await socket.send_json_to({"type": "subscribe", "conversation": code})
+    await socket.send_json_to({"type": "send", "conversation": code, "text": text})
+    # Subscribing to a conversation with an answer sends that answer's final state first.
+    answer = []
+
+    def new_answer_done(frame):
+        if frame["type"] == "error":
+            raise AssertionError(frame)
+        if frame["type"] == "message" and frame["message"]["status"] == "streaming":
+            answer.append(frame["message"]["id"])
+        return is_done(frame) and frame["message"]["id"] in answer
+
+    frames = await frames_until(socket, new_answer_done, timeout=timeout)
+    await socket.disconnect()
+    return frames
+
+
+def calc(expression, ident="call_1"):
+    return {"id": ident, "name": "calculator", "arguments": json.dumps({"expression": expression})}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_tool_call_is_run_and_its_result_given_back_until_the_model_answers(alice, conversation, upstream):
+    upstream.script(tokens=[], tool_calls=[calc("6 * 7")])
+    upstream.script(tokens=["It is ", "42."])
+    frames = await ask(alice, conversation)
+
+    first, second = upstream.requests[-2]["json"], upstream.requests[-1]["json"]
+    assert [tool["function"]["name"] for tool in first["tools"]] == ["calculator", "current_time"]
+    assert first["tools"][0]["function"]["parameters"]["required"] == ["expression"]
+    assert second["messages"][-2:] == [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "calculator", "arguments": '{"expression": "6 * 7"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+    ]
+    done = frames[-1]["message"]
+    assert done["status"] == "complete", done["error"]
+    assert done["text"] == answer_text(frames) == "It is 42."
+    [call] = done["tool_calls"]
+    assert (call["name"], call["status"], call["result"]) == ("calculator", "done", "42")
+    # The browser saw the call stream in, run, and finish.
+    states = [c["status"] for f in frames if f["type"] == "delta" for c in f.get("tool_calls", [])]
+    assert states[0] == "streaming" and "running" in states and states[-1] == "done"
+    # Usage adds up over both requests.
+    assert done["completion_tokens"] == 2
+    row = await Message.objects.aget(code=done["id"])
+    assert row.tool_calls[0]["result"] == "42" and row.text == "It is 42."
+
+    # The next turn sends the whole exchange back.
+    upstream.script(tokens=["Yes."])
+    await ask(alice, conversation, "Sure?")
+    history = upstream.requests[-1]["json"]["messages"]
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant", "user"]
+    assert history[1]["tool_calls"][0]["id"] == "call_1" and history[2]["content"] == "42"
+    assert history[3] == {"role": "assistant", "content": "It is 42."}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_parallel_calls_with_foreign_ids_are_all_run(alice, conversation, upstream):
+    upstream.script(tokens=["Checking."], tool_calls=CALLS, tool_style="parallel", tool_content="empty")
+    upstream.script(tokens=["Done."])
+    frames = await ask(alice, conversation)
+    done = frames[-1]["message"]
+    assert done["status"] == "complete", done["error"]
+    assert [(c["id"], c["status"]) for c in done["tool_calls"]] == [("call_abc", "done"), ("toolu_01XyZ", "done")]
+    assert json.loads(done["tool_calls"][1]["result"])["timezone"] == "Asia/Tokyo"
+    sent = upstream.requests[-1]["json"]["messages"]
+    assert sent[-3]["content"] == "Checking."
+    assert [m.get("tool_call_id") for m in sent[-2:]] == ["call_abc", "toolu_01XyZ"]
+    # The text of both rounds reads as two paragraphs.
+    assert done["text"] == "Checking.\n\nDone."
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_failing_tool_gives_the_model_an_error_result_not_a_crash(alice, conversation, upstream):
+    upstream.script(tokens=[], tool_calls=[calc("1 / 0"), {"id": "c2", "name": "rm_rf", "arguments": "{}"}])
+    upstream.script(tokens=["Sorry."])
+    frames = await ask(alice, conversation)
+    done = frames[-1]["message"]
+    assert done["status"] == "complete"
+    assert [(c["status"], c["result"]) for c in done["tool_calls"]] == [
+        ("error", "Error: Division by zero."),
+        ("error", "Error: There is no tool named 'rm_rf' here."),
+    ]
+    results = [m["content"] for m in upstream.requests[-1]["json"]["messages"] if m["role"] == "tool"]
+    assert results == ["Error: Division by zero.", "Error: There is no tool named 'rm_rf' here."]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_model_that_keeps_calling_tools_is_stopped_at_the_round_limit(alice, conversation, upstream, settings):
+    settings.CHAT_TOOL_ROUNDS = 2
+    upstream.set_default(tokens=["again "], tool_calls=[calc("1 + 1")])
+    frames = await ask(alice, conversation)
+    done = frames[-1]["message"]
+    assert done["status"] == "error"
+    assert "Stopped after 2 rounds of tool calls" in done["error"]
+    assert len(upstream.requests) == 3
+    assert done["text"].startswith("again")
+    assert [c["status"] for c in done["tool_calls"]] == ["done", "done", "stopped"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_required_tool_choice_is_relaxed_once_the_tool_was_called(alice, conversation, upstream):
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(
+        parameters={"extra_body": {"tool_choice": "required"}}
+    )
+    upstream.script(tokens=[], tool_calls=[calc("2 + 2")])
+    upstream.script(tokens=["4"])
+    await ask(alice, conversation)
+    assert [r["json"]["tool_choice"] for r in upstream.requests[-2:]] == ["required", "auto"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_without_tools_switched_on_nothing_about_tools_is_sent(alice, model, upstream):
+    conversation = await Conversation.objects.acreate(
+        owner=alice, model=model, parameters={"extra_body": {"tool_choice": "auto"}}
+    )
+    old = await Message.objects.acreate(conversation=conversation, role="user", text="6*7?")
+    await Message.objects.acreate(
+        conversation=conversation,
+        role="assistant",
+        text="42",
+        tool_calls=[{"id": "x", "name": "calculator", "arguments": "{}", "round": 0, "at": 0, "status": "done"}],
+    )
+    assert old.pk
+    await ask(alice, conversation, "Thanks")
+    sent = upstream.requests[-1]["json"]
+    assert "tools" not in sent and "tool_choice" not in sent
+    assert sent["messages"] == [
+        {"role": "user", "content": "6*7?"},
+        {"role": "assistant", "content": "42"},
+        {"role": "user", "content": "Thanks"},
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_searching_conversations_finds_only_the_users_own(alice, bob, model, upstream):
+    mine = await Conversation.objects.acreate(owner=alice, model=model, title="Holiday plans")
+    await Message.objects.acreate(conversation=mine, role="user", text="The zebra crossing in Kyoto was lovely")
+    theirs = await Conversation.objects.acreate(owner=bob, model=model, title="Bob's secrets")
+    await Message.objects.acreate(conversation=theirs, role="user", text="My zebra password is hunter2")
+    conversation = await Conversation.objects.acreate(owner=alice, model=model, tools=["search_conversations"])
+    upstream.script(
+        tokens=[], tool_calls=[{"id": "s1", "name": "search_conversations", "arguments": '{"query": "zebra"}'}]
+    )
+    upstream.script(tokens=["Found it."])
+    done = (await ask(alice, conversation, "Where did I see a zebra?"))[-1]["message"]
+    [found] = json.loads(done["tool_calls"][0]["result"])
+    assert found["conversation"] == "Holiday plans" and "Kyoto" in found["excerpt"]
+    assert "hunter2" not in done["tool_calls"][0]["result"]
+
+
+@pytest.fixture
+def http_tool(db, upstream, settings):
+    settings.TOOL_ALLOWED_URLS = [upstream.base_url.removesuffix("/v1") + "/tools/"]
+    return HttpTool.objects.create(
+        name="weather",
+        description="The weather in a city.",
+        parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+        url=upstream.base_url.removesuffix("/v1") + "/tools/weather",
+        authorization="Bearer tool-secret",
+        timeout=1,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_http_tool_is_called_with_the_arguments_as_json(alice, model, upstream, http_tool):
+    conversation = await Conversation.objects.acreate(owner=alice, model=model, tools=["weather"])
+    upstream.tool_answers["weather"] = {"body": {"city": "Paris", "sky": "clear"}}
+    upstream.script(tokens=[], tool_calls=[{"id": "w1", "name": "weather", "arguments": '{"city": "Paris"}'}])
+    upstream.script(tokens=["Clear skies."])
+    frames = await ask(alice, conversation, "Weather in Paris?")
+    done = frames[-1]["message"]
+    [call] = done["tool_calls"]
+    assert call["status"] == "done" and json.loads(call["result"]) == {"city": "Paris", "sky": "clear"}
+    [tool_request] = [r for r in upstream.requests if r["path"] == "/tools/weather"]
+    assert tool_request["json"] == {"city": "Paris"}
+    assert tool_request["headers"]["authorization"] == "Bearer tool-secret"
+    definition = upstream.requests[-1]["json"]["tools"][0]["function"]
+    assert definition == {
+        "name": "weather",
+        "description": "The weather in a city.",
+        "parameters": http_tool.parameters,
+    }
+    assert all("tool-secret" not in json.dumps(f) for f in frames)
+
+
+@pytest.mark.parametrize(
+    ("answer", "allowed", "words"),
+    [
+        ({"status": 500, "body": "boom"}, True, "Error: The tool answered HTTP 500: boom"),
+        ({"delay": 3}, True, "Error: The tool did not answer within 1 s."),
+        ({}, False, "Error: This tool's URL is not on the allow-list"),
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+async def test_an_http_tool_that_fails_gives_an_error_result(
+    alice, model, upstream, http_tool, settings, answer, allowed, words
+):
+    if not allowed:  # the allow-list changed after the tool was saved
+        settings.TOOL_ALLOWED_URLS = ["https://elsewhere.example.com/"]
+    conversation = await Conversation.objects.acreate(owner=alice, model=model, tools=["weather"])
+    upstream.tool_answers["weather"] = answer
+    upstream.script(tokens=[], tool_calls=[{"id": "w1", "name": "weather", "arguments": '{"city": "Oslo"}'}])
+    upstream.script(tokens=["No luck."])
+    done = (await ask(alice, conversation))[-1]["message"]
+    assert done["status"] == "complete"
+    assert done["tool_calls"][0]["status"] == "error"
+    assert done["tool_calls"][0]["result"].startswith(words)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_stop_while_a_tool_runs_keeps_the_call_marked_stopped(alice, model, upstream, http_tool):
+    conversation = await Conversation.objects.acreate(owner=alice, model=model, tools=["weather"])
+    upstream.tool_answers["weather"] = {"delay": 0.9}
+    upstream.script(tokens=[], tool_calls=[{"id": "w1", "name": "weather", "arguments": "{}"}])
+    socket = await open_socket(alice)
+    code = str(conversation.code)
+    await socket.send_json_to({"type": "subscribe", "conversation": code})
+    await socket.send_json_to({"type": "send", "conversation": code, "text": "Weather?"})
+    await frames_until(socket, lambda f: any(c["status"] == "running" for c in f.get("tool_calls", [])))
+    await socket.send_json_to({"type": "stop", "conversation": code})
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    await socket.disconnect()
+    assert done["status"] == "stopped"
+    assert done["tool_calls"][0]["status"] == "stopped"
+    upstream.script(tokens=["Hi."])
+    await ask(alice, conversation, "Never mind")
+    sent = upstream.requests[-1]["json"]["messages"]
+    assert sent[2]["role"] == "tool" and "not run" in sent[2]["content"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_tab_joining_mid_answer_gets_the_calls_so_far(alice, conversation, upstream):
+    upstream.script(tokens=[], tool_calls=[calc("3 * 3")])
+    upstream.script(tokens=["Nine", " it", " is."], first_delay=0.6)
+    socket = await open_socket(alice)
+    code = str(conversation.code)
+    await socket.send_json_to({"type": "subscribe", "conversation": code})
+    await socket.send_json_to({"type": "send", "conversation": code, "text": "3*3?"})
+    await frames_until(socket, lambda f: any(c["status"] == "done" for c in f.get("tool_calls", [])))
+    other = await open_socket(alice)
+    await other.send_json_to({"type": "subscribe", "conversation": code})
+    snapshot = await frames_until(other, lambda f: f["type"] == "snapshot")
+    assert snapshot[-1]["message"]["tool_calls"][0]["result"] == "9"
+    await frames_until(socket, is_done)
+    await asyncio.gather(socket.disconnect(), other.disconnect())
+
+
+# -- the switch ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_settings_panel_switches_tools_on_and_refuses_unknown_ones(alice, conversation, http_tool):
+    client = logged_in_client(alice)
+    url = f"/c/{conversation.code}/options/"
+    answer = client.post(url, json.dumps({"tools": ["weather", "calculator"]}), content_type="application/json")
+    assert answer.status_code == 200 and answer.json()["tools"] == ["weather", "calculator"]
+    answer = client.post(url, json.dumps({"tools": ["shell"]}), content_type="application/json")
+    assert answer.status_code == 400 and "Unknown tool: shell" in answer.json()["error"]
+    conversation.refresh_from_db()
+    assert conversation.tools == ["weather", "calculator"]
+    page = client.get(f"/c/{conversation.code}/").content.decode()
+    assert '"name": "weather"' in page and "tool-secret" not in page and "/tools/weather" not in page
+
+
+@pytest.mark.django_db
+def test_an_admin_cannot_save_a_tool_outside_the_allow_list(admin_client, settings):
+    settings.TOOL_ALLOWED_URLS = ["https://tools.example.com/"]
+    form = {
+        "name": "lookup",
+        "description": "d",
+        "parameters": '{"type": "object"}',
+        "url": "http://169.254.169.254/latest/meta-data",
+        "authorization": "",
+        "timeout": "5",
+        "enabled": "on",
+    }
+    answer = admin_client.post("/admin/tools/httptool/add/", form)
+    assert "not on the allow-list" in answer.content.decode()
+    assert not HttpTool.objects.exists()
+    answer = admin_client.post("/admin/tools/httptool/add/", {**form, "url": "https://tools.example.com/lookup"})
+    assert answer.status_code == 302
