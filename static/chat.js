@@ -4,6 +4,7 @@ import { renderMarkdown, copyText } from './js/markdown.js';
 import { postJSON, ReconnectingSocket } from './js/net.js';
 import { AttachmentTray, acceptDroppedAndPastedImages } from './js/attachments.js';
 import { settingsPanel } from './js/settings.js';
+import { renderToolCalls } from './js/toolcalls.js';
 
 const config = JSON.parse(document.getElementById('chat-config').textContent);
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
@@ -120,6 +121,7 @@ function renderBody(m) {
   if (m.editing) return;
   if (m.role === 'assistant') {
     renderThinking(m);
+    renderToolCalls(m.tools, m.toolCalls);
     m.body.replaceChildren(renderMarkdown(structuredText(m)));
     renderJsonCheck(m);
     // A refusal is the model's own words, shown as such and as plain text.
@@ -200,11 +202,13 @@ function buildMessage(m) {
   m.thinking = m.role === 'assistant'
     ? h('details', { class: 'thinking', hidden: true }, h('summary', { text: 'Thinking…' }), h('div', { class: 'thinking-body' }))
     : '';
+  m.tools = m.role === 'assistant' ? h('div', { class: 'tool-calls', hidden: true }) : '';
   m.refusalBox = m.role === 'assistant'
     ? h('div', { class: 'refusal', hidden: true }, h('strong', { text: 'The model declined: ' }), h('span', { class: 'refusal-text' }))
     : '';
   m.el = h('article', { 'data-message-id': m.id, 'data-role': m.role },
     m.thinking,
+    m.tools,
     m.body,
     m.refusalBox,
     m.role === 'user' ? h('div', { class: 'message-attachments' }) : '',
@@ -225,6 +229,7 @@ function upsertMessage(data, seq = 0) {
   m.text = data.text || '';
   m.reasoning = data.reasoning || '';
   m.refusal = data.refusal || '';
+  m.toolCalls = data.tool_calls || [];
   renderMessage(m);
   return m;
 }
@@ -359,6 +364,7 @@ function onDelta(f) {
   m.text += f.text;
   if (f.reasoning) m.reasoning += f.reasoning;
   if (f.refusal) m.refusal += f.refusal;
+  if (f.tool_calls) m.toolCalls = f.tool_calls;
   scheduleBody(m);
 }
 
@@ -575,6 +581,8 @@ settingsPanel({
   onSaved: (conv) => updateConversation(conv),
   presets: config.presets,
   presetUrl: config.preset_url,
+  tools: config.tools,
+  models: config.models,
 });
 
 async function send() {

@@ -894,3 +894,38 @@ def test_a_json_answer_is_pretty_printed_and_its_check_shown(page, up):
     answer = last_answer(page)
     expect(answer.locator(".message-body pre code")).to_have_text('{\n  "a": 1,\n  "b": [\n    true\n  ]\n}')
     expect(answer.locator(".json-check")).to_have_text("Valid JSON, as asked")
+
+
+def test_a_tool_call_streams_into_the_chat_runs_and_its_result_shows(page, up, watch):
+    open_chat(page)
+    page.locator("#settings-button").click()
+    dialog = page.locator("#settings-dialog")
+    dialog.locator(".tool-switch[value=calculator]").check()
+    dialog.locator(".settings-save").click()
+    expect(dialog).to_be_hidden()
+    call = {"id": "call_9", "name": "calculator", "arguments": '{"expression": "<b>6</b> * 7"}'}
+    up.script(tokens=["Let me compute."], tool_calls=[call], delay=0.05)
+    up.script(tokens=["It is ", "42."], first_delay=0.5)
+    send(page, "What is 6 times 7?")
+    answer = last_answer(page)
+    block = answer.locator("details.tool-call")
+    # The call shows, failed (markup is no arithmetic), while the model goes on with the result.
+    expect(block.locator(".tool-call-name")).to_have_text("calculator")
+    expect(block.locator(".tool-call-status")).to_have_text(re.compile(r"^failed in \d+ ms$"))
+    wait_status(page, "complete")
+    # Each round's text is its own paragraph.
+    expect(answer.locator(".message-body p")).to_have_text(["Let me compute.", "It is 42."])
+    expect(block).not_to_have_attribute("open", "")
+    block.locator("summary").click()
+    # Arguments and result are plain text: the model's markup stays inert.
+    expect(block.locator(".tool-call-arguments pre")).to_have_text('{\n  "expression": "<b>6</b> * 7"\n}')
+    expect(block.locator(".tool-call-result pre")).to_have_text("Error: This is not an arithmetic expression.")
+    assert block.locator("b").count() == 0
+    sent = chat_requests(up)
+    assert [tool["function"]["name"] for tool in sent[0]["json"]["tools"]] == ["calculator"]
+    assert sent[1]["json"]["messages"][-1]["tool_call_id"] == "call_9"
+
+    page.reload()
+    block = last_answer(page).locator("details.tool-call")
+    expect(block.locator(".tool-call-status")).to_have_text(re.compile(r"^failed in \d+ ms$"))
+    assert watch.dialogs == []

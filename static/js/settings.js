@@ -37,7 +37,8 @@ function readForm(form) {
   }
   const extra = parseJSON(f.extra_body.value, 'Extra request fields');
   if (extra !== null) parameters.extra_body = extra;
-  return { system_prompt: f.system_prompt.value, parameters };
+  const tools = [...form.querySelectorAll('.tool-switch:checked')].map((box) => box.value);
+  return { system_prompt: f.system_prompt.value, parameters, tools };
 }
 
 function fillForm(form, conversation) {
@@ -57,12 +58,46 @@ function fillForm(form, conversation) {
   f.schema.value = spec ? JSON.stringify(spec.schema, null, 2) : '';
   f.schema_strict.checked = Boolean(spec?.strict);
   f.extra_body.value = p.extra_body ? JSON.stringify(p.extra_body, null, 2) : '';
+  // A preset carries no tools: picking one leaves the switches as they are.
+  if (conversation.tools) {
+    for (const box of form.querySelectorAll('.tool-switch')) box.checked = conversation.tools.includes(box.value);
+  }
+}
+
+// One switch per tool; the model's abilities say whether it can call tools at all.
+function buildToolSwitches(fieldset, tools) {
+  const list = fieldset.querySelector('.tool-list');
+  for (const tool of tools) {
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.className = 'tool-switch';
+    box.value = tool.name;
+    const label = document.createElement('label');
+    label.className = 'check';
+    label.title = tool.description;
+    const hint = document.createElement('span');
+    hint.className = 'tool-description';
+    hint.textContent = tool.description;
+    label.append(box, ` ${tool.label} `, hint);
+    list.append(label);
+  }
+  fieldset.hidden = !tools.length;
+}
+
+function syncToolAbility(fieldset, model) {
+  const unable = model && model.abilities && model.abilities.tools === false;
+  const note = fieldset.querySelector('.tool-unavailable');
+  note.hidden = !unable;
+  note.textContent = unable ? `${model.label} cannot call tools: the switches are kept but not used with it.` : '';
+  for (const box of fieldset.querySelectorAll('.tool-switch')) box.disabled = Boolean(unable);
 }
 
 // open(): shows the panel for the current conversation (created first when there is none);
 // onSaved(conversation) gets the server's answer.
-export function settingsPanel({ dialog, button, optionsUrl, currentConversation, ensureConversation, onSaved, presets, presetUrl }) {
+export function settingsPanel({ dialog, button, optionsUrl, currentConversation, ensureConversation, onSaved, presets, presetUrl, tools = [], models = [] }) {
   const form = dialog.querySelector('form');
+  const toolFields = form.querySelector('.tool-fields');
+  buildToolSwitches(toolFields, tools);
   const presetSelect = form.elements.preset;
   const addPresetOption = (preset) => {
     const option = document.createElement('option');
@@ -112,6 +147,7 @@ export function settingsPanel({ dialog, button, optionsUrl, currentConversation,
       return showError(e.message);
     }
     fillForm(form, currentConversation());
+    syncToolAbility(toolFields, models.find((m) => m.id === currentConversation().model));
     syncSchema();
     showError('');
     dialog.showModal();
