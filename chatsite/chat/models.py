@@ -76,6 +76,11 @@ class Message(models.Model):
     cached_tokens = models.PositiveIntegerField(null=True, blank=True)  # part of prompt_tokens
     # The provider reported no usage: the counts are estimated from the text (about 4 characters a token).
     usage_estimated = models.BooleanField(default=False)
+    # Web pages the answer cites: [{url, title, start_index, end_index}], one per URL (citations.py).
+    citations = models.JSONField(default=list, blank=True)
+    # Token probabilities when the conversation asked for them: [[token, logprob, [[alt, logprob], ...]], ...],
+    # at most generation.LOGPROB_TOKENS tokens.
+    logprobs = models.JSONField(default=list, blank=True)
     # For answers asked for as JSON: "valid", or why not (see structured.py); "" otherwise.
     json_check = models.CharField(max_length=300, blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -40,6 +40,8 @@ def message_payload(message: Message, attachments: list[Attachment] | None = Non
         "cached_tokens": message.cached_tokens,
         "usage_estimated": message.usage_estimated,
         "json_check": message.json_check,
+        "citations": message.citations or [],
+        "logprobs": message.logprobs or [],
         "first_token_ms": message.first_token_ms,
         "duration_ms": message.duration_ms,
         "attachments": [attachment_payload(a) for a in attachments],
