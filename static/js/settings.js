@@ -25,7 +25,16 @@ function readForm(form) {
   const stop = f.stop.value.split('\n').filter((line) => line !== '');
   if (stop.length) parameters.stop = stop;
   if (f.reasoning_effort.value) parameters.reasoning_effort = f.reasoning_effort.value;
-  if (f.logprobs.checked) parameters.logprobs = true;
+  // A control disabled for this model sends nothing (top_logprobs needs logprobs).
+  if (f.logprobs.disabled) delete parameters.top_logprobs;
+  else if (f.logprobs.checked) parameters.logprobs = true;
+  if (f.web_search.checked && !f.web_search.disabled) {
+    // A location set elsewhere (a preset, the admin) is kept: the panel has no fields for it.
+    const kept = form.webSearchOptions || {};
+    const options = kept.user_location ? { user_location: kept.user_location } : {};
+    if (f.search_context_size.value) options.search_context_size = f.search_context_size.value;
+    parameters.web_search_options = options;
+  }
   const format = f.response_format.value;
   if (format === 'json_object') parameters.response_format = { type: 'json_object' };
   if (format === 'json_schema') {
@@ -50,6 +59,9 @@ function fillForm(form, conversation) {
   f.stop.value = p.stop ? [].concat(p.stop).join('\n') : '';
   f.reasoning_effort.value = p.reasoning_effort || '';
   f.logprobs.checked = Boolean(p.logprobs);
+  form.webSearchOptions = p.web_search_options || null;
+  f.web_search.checked = Boolean(p.web_search_options);
+  f.search_context_size.value = p.web_search_options?.search_context_size || '';
   const format = p.response_format?.type;
   f.response_format.value = format === 'json_object' || format === 'json_schema' ? format : '';
   const spec = p.response_format?.json_schema;
@@ -59,10 +71,36 @@ function fillForm(form, conversation) {
   f.extra_body.value = p.extra_body ? JSON.stringify(p.extra_body, null, 2) : '';
 }
 
+// What each ability-dependent control needs, and how to say the model lacks it.
+const ABILITY_CONTROLS = [
+  { ability: 'web_search', fields: ['web_search', 'search_context_size'], reason: 'cannot search the web' },
+  { ability: 'logprobs', fields: ['logprobs', 'top_logprobs'], reason: 'does not report token probabilities' },
+];
+
+// Offer a control only where the model supports it. Abilities may be missing (an older
+// page config, a model nobody described): then the control is offered.
+function applyAbilities(form, model) {
+  const abilities = model?.abilities || {};
+  for (const { ability, fields, reason } of ABILITY_CONTROLS) {
+    const unsupported = abilities[ability] === false;
+    for (const name of fields) form.elements[name].disabled = unsupported;
+    const note = form.querySelector(`.ability-note[data-ability="${ability}"]`);
+    note.textContent = unsupported ? `${model.label} ${reason}.` : '';
+    note.hidden = !unsupported;
+  }
+}
+
 // open(): shows the panel for the current conversation (created first when there is none);
 // onSaved(conversation) gets the server's answer.
-export function settingsPanel({ dialog, button, optionsUrl, currentConversation, ensureConversation, onSaved, presets, presetUrl }) {
+export function settingsPanel({
+  dialog, button, optionsUrl, currentConversation, ensureConversation, onSaved, presets, presetUrl, models, currentModel,
+}) {
   const form = dialog.querySelector('form');
+  // The model the settings will apply to: a picked preset's, or the conversation's.
+  const syncAbilities = () => {
+    const id = form.dataset.model || currentModel();
+    applyAbilities(form, models.find((m) => m.id === id));
+  };
   const presetSelect = form.elements.preset;
   const addPresetOption = (preset) => {
     const option = document.createElement('option');
@@ -79,6 +117,7 @@ export function settingsPanel({ dialog, button, optionsUrl, currentConversation,
     presetSelect.value = String(preset.id);
     form.dataset.model = preset.model || '';
     syncSchema();
+    syncAbilities();
   });
   dialog.querySelector('.preset-save').addEventListener('click', async () => {
     try {
@@ -113,6 +152,7 @@ export function settingsPanel({ dialog, button, optionsUrl, currentConversation,
     }
     fillForm(form, currentConversation());
     syncSchema();
+    syncAbilities();
     showError('');
     dialog.showModal();
   });
