@@ -5,6 +5,8 @@ import { postJSON, ReconnectingSocket } from './js/net.js';
 import { AttachmentTray, acceptDroppedAndPastedImages } from './js/attachments.js';
 import { settingsPanel } from './js/settings.js';
 import { renderToolCalls } from './js/toolcalls.js';
+import { renderCitations } from './js/citations.js';
+import { buildTokenView, syncTokenView } from './js/tokens.js';
 
 const config = JSON.parse(document.getElementById('chat-config').textContent);
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
@@ -26,7 +28,7 @@ const els = {
 
 const state = {
   conversation: config.conversation, // {id, title, model, updated} or null for a new chat
-  messages: new Map(), // id → {id, role, text, seq, status, data, el, body, editing}
+  messages: new Map(), // id → {id, role, text, citations, logprobs, seq, status, data, el, body, editing}
   dirty: new Set(), // messages whose body waits for the next animation frame
   frame: 0,
   resyncAsked: false,
@@ -122,7 +124,10 @@ function renderBody(m) {
   if (m.role === 'assistant') {
     renderThinking(m);
     renderToolCalls(m.tools, m.toolCalls);
-    m.body.replaceChildren(renderMarkdown(structuredText(m)));
+    // The token view replaces the Markdown while it is open: append its new tokens only.
+    if (m.tokenView.hidden) m.body.replaceChildren(renderMarkdown(structuredText(m)));
+    else syncTokenView(m.tokenView, m.logprobs);
+    renderCitations(m.citationsBox, m.citations);
     renderJsonCheck(m);
     // A refusal is the model's own words, shown as such and as plain text.
     m.refusalBox.hidden = !m.refusal;
@@ -196,6 +201,7 @@ function buildMessage(m) {
   const actions = m.role === 'user'
     ? [h('button', { type: 'button', class: 'edit-button', text: 'Edit' })]
     : [h('button', { type: 'button', class: 'copy-message', text: 'Copy' }),
+      h('button', { type: 'button', class: 'tokens-button', text: 'Token probabilities', 'aria-pressed': 'false', title: 'Show how sure the model was of each token' }),
       h('button', { type: 'button', class: 'continue-button', text: 'Continue', title: 'The answer hit its length limit: ask for the rest' }),
       h('button', { type: 'button', class: 'regenerate-button', text: 'Regenerate' })];
   m.body = h('div', { class: 'message-body' });
@@ -206,11 +212,17 @@ function buildMessage(m) {
   m.refusalBox = m.role === 'assistant'
     ? h('div', { class: 'refusal', hidden: true }, h('strong', { text: 'The model declined: ' }), h('span', { class: 'refusal-text' }))
     : '';
+  m.tokenView = m.role === 'assistant' ? buildTokenView() : '';
+  m.citationsBox = m.role === 'assistant'
+    ? h('nav', { class: 'citations', 'aria-label': 'Sources', hidden: true }, h('p', { class: 'citations-label', text: 'Sources' }), h('ol'))
+    : '';
   m.el = h('article', { 'data-message-id': m.id, 'data-role': m.role },
     m.thinking,
     m.tools,
     m.body,
+    m.tokenView,
     m.refusalBox,
+    m.citationsBox,
     m.role === 'user' ? h('div', { class: 'message-attachments' }) : '',
     h('div', { class: 'message-footer' }, h('div', { class: 'message-meta' }), h('div', { class: 'message-actions' }, ...actions)));
 }
@@ -230,6 +242,9 @@ function upsertMessage(data, seq = 0) {
   m.reasoning = data.reasoning || '';
   m.refusal = data.refusal || '';
   m.toolCalls = data.tool_calls || [];
+  // Copies: deltas append to these.
+  m.citations = [...(data.citations || [])];
+  m.logprobs = [...(data.logprobs || [])];
   renderMessage(m);
   return m;
 }
@@ -271,6 +286,8 @@ function updateControls() {
     if (regen) regen.hidden = streaming || m !== lastAssistant;
     const more = m.el.querySelector('.continue-button');
     if (more) more.hidden = streaming || m !== all[all.length - 1] || m.data.finish_reason !== 'length';
+    const tokens = m.el.querySelector('.tokens-button');
+    if (tokens) tokens.hidden = !m.logprobs.length;
     const copy = m.el.querySelector('.copy-message');
     if (copy) copy.hidden = m.status === 'streaming' || !m.text;
     const edit = m.el.querySelector('.edit-button');
@@ -330,8 +347,19 @@ els.scroller.addEventListener('click', async (e) => {
     sendFrame({ type: 'regenerate', conversation: state.conversation.id });
   } else if (button.classList.contains('edit-button')) {
     startEdit(m);
+  } else if (button.classList.contains('tokens-button')) {
+    toggleTokens(m, button);
   }
 });
+
+// Markdown (the default) or the token view of the same answer.
+function toggleTokens(m, button) {
+  const show = m.tokenView.hidden;
+  m.tokenView.hidden = !show;
+  m.body.hidden = show;
+  button.setAttribute('aria-pressed', String(show));
+  keepPinned(() => renderBody(m));
+}
 
 function flash(button, text) {
   const original = button.textContent;
@@ -365,6 +393,8 @@ function onDelta(f) {
   if (f.reasoning) m.reasoning += f.reasoning;
   if (f.refusal) m.refusal += f.refusal;
   if (f.tool_calls) m.toolCalls = f.tool_calls;
+  if (f.citations) m.citations.push(...f.citations);
+  if (f.logprobs) m.logprobs.push(...f.logprobs);
   scheduleBody(m);
 }
 
@@ -583,6 +613,7 @@ settingsPanel({
   presetUrl: config.preset_url,
   tools: config.tools,
   models: config.models,
+  currentModel: () => els.select.value,
 });
 
 async function send() {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -929,3 +930,168 @@ def test_a_tool_call_streams_into_the_chat_runs_and_its_result_shows(page, up, w
     block = last_answer(page).locator("details.tool-call")
     expect(block.locator(".tool-call-status")).to_have_text(re.compile(r"^failed in \d+ ms$"))
     assert watch.dialogs == []
+
+
+def url_citation(url: str, title: str) -> dict:
+    return {"type": "url_citation", "url_citation": {"url": url, "title": title, "start_index": 0, "end_index": 5}}
+
+
+def test_citations_are_numbered_links_under_the_answer_and_a_javascript_url_is_never_a_link(page, up, watch):
+    notes = [
+        url_citation("https://example.com/a", "Example <b>A</b>"),
+        url_citation("javascript:alert(document.cookie)", "Click me"),
+        url_citation("http://example.org/b?q=1", ""),
+        url_citation("https://example.com/a", "A again"),  # the same page: listed once
+    ]
+    up.script(tokens=words("w", 6), annotations=notes, delay=0.02)
+    open_chat(page)
+    send(page, "Search the web")
+    wait_status(page, "complete")
+
+    def check() -> None:
+        answer = last_answer(page)
+        items = answer.locator(".citations li")
+        expect(items).to_have_count(3)
+        assert [items.nth(i).get_attribute("value") for i in range(3)] == ["1", "2", "3"]
+        first = items.nth(0).locator("a")
+        expect(first).to_have_text("Example <b>A</b>")  # the title as text, not markup
+        expect(first).to_have_attribute("href", "https://example.com/a")
+        expect(first).to_have_attribute("target", "_blank")
+        expect(first).to_have_attribute("rel", "noopener noreferrer")
+        assert items.locator("b").count() == 0
+        # The javascript: URL is shown as text and is no link at all.
+        expect(items.nth(1)).to_contain_text("javascript:alert(document.cookie)")
+        assert items.nth(1).locator("a").count() == 0
+        # A citation without a title shows its URL.
+        expect(items.nth(2).locator("a")).to_have_text("http://example.org/b?q=1")
+        assert answer.locator("a[href^='javascript']").count() == 0
+
+    check()
+    page.reload()  # the same from the saved answer
+    check()
+    assert page.evaluate("window.__unsafe") == []
+    assert watch.dialogs == []
+
+
+def switch_on_logprobs(page: Page, top: str = "2") -> None:
+    page.locator("#settings-button").click()
+    form = page.locator("#settings-dialog form")
+    form.locator("[name=logprobs]").check()
+    form.locator("[name=top_logprobs]").fill(top)
+    page.locator("#settings-dialog .settings-save").click()
+    expect(page.locator("#settings-dialog")).to_be_hidden()
+
+
+def test_the_token_view_shows_each_tokens_probability_and_alternatives_on_hover_and_tap(page, up, watch):
+    open_chat(page)
+    switch_on_logprobs(page)
+    tokens = ["The", " sky", " is", " <b>green</b>", "."]
+    logprobs = [(-0.01, [("A", -5.0)]), (-0.3, []), (-0.9, [(" was", -0.7)]), (-2.5, [(" blue", -0.1)]), (0, [])]
+    up.script(tokens=tokens, logprobs=logprobs, delay=0.02)
+    send(page, "Colour of the sky?")
+    wait_status(page, "complete")
+    sent = chat_requests(up)[-1]["json"]
+    assert (sent["logprobs"], sent["top_logprobs"]) == (True, 2)
+
+    answer = last_answer(page)
+    toggle = answer.locator(".tokens-button")
+    view = answer.locator(".token-view")
+    expect(view).to_be_hidden()  # Markdown stays the default view
+    toggle.click()
+    expect(view).to_be_visible()
+    expect(answer.locator(".message-body")).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    spans = view.locator(".token-text > .tok")
+    expect(spans).to_have_count(5)
+    assert view.locator(".token-text b").count() == 0  # model text, never markup
+    expect(spans.nth(3)).to_have_text(" <b>green</b>")
+    # Tinted by probability: e^-2.5 ≈ 8 % red, e^-0.9 ≈ 41 % amber, the rest plain; a legend says so.
+    expect(spans.nth(3)).to_have_class(re.compile(r"\btok--red\b"))
+    expect(spans.nth(2)).to_have_class(re.compile(r"\btok--amber\b"))
+    expect(spans.nth(1)).not_to_have_class(re.compile(r"tok--"))
+    expect(view.locator(".token-legend")).to_contain_text("p < 0.5")
+
+    spans.nth(3).hover()
+    popup = view.locator(".tok-popup")
+    expect(popup).to_have_count(1)
+    expect(popup).to_be_visible()
+    expect(popup.locator(".tok-chosen")).to_have_text('" <b>green</b>" 8.2 %')
+    expect(popup.locator(".tok-alternative")).to_have_text(['" blue" 90.5 %'])
+    # A tap (or keyboard focus) opens it too, for touch screens.
+    spans.nth(0).dispatch_event("click")
+    spans.nth(0).focus()
+    expect(popup).to_have_count(1)
+    expect(popup.locator(".tok-chosen")).to_have_text('"The" 99.0 %')
+    expect(popup.locator(".tok-alternative")).to_have_text(['"A" 0.7 %'])
+    page.keyboard.press("Escape")
+    expect(popup).to_have_count(0)
+
+    toggle.click()  # back to the Markdown view
+    expect(view).to_be_hidden()
+    expect(answer.locator(".message-body")).to_have_text("The sky is <b>green</b>.")
+    assert watch.console_errors == []
+
+
+def test_the_token_view_grows_by_appending_while_the_answer_streams(page, up):
+    open_chat(page)
+    switch_on_logprobs(page, "0")
+    up.script(tokens=words("t", 40), logprobs=[(-0.1, [])] * 40, delay=0.06)
+    send(page, "Count")
+    answer = last_answer(page)
+    toggle = answer.locator(".tokens-button")
+    expect(toggle).to_be_visible()  # offered as soon as probabilities arrive
+    toggle.click()
+    first = answer.locator(".token-text > .tok").first
+    expect(first).to_have_text("t0")
+    first.evaluate("(span) => { span.dataset.mark = 'kept'; }")
+    wait_status(page, "complete")
+    expect(answer.locator(".token-text > .tok")).to_have_count(40)
+    # The first span is the same element: tokens were appended, not re-rendered.
+    expect(answer.locator(".token-text > .tok[data-mark=kept]")).to_have_text("t0")
+
+
+def with_abilities(page: Page, abilities: dict) -> Page:
+    """Give every model in the chat page's config these abilities (as the server will)."""
+    # The page's config is read with JSON.parse; patching the parsed object is simpler than
+    # rewriting the served page, which Chromium then no longer treats as the loopback origin.
+    page.add_init_script(
+        f"""(() => {{
+          const parse = JSON.parse;
+          JSON.parse = function (...args) {{
+            const value = parse.apply(this, args);
+            if (value && Array.isArray(value.models) && 'ws_path' in value) {{
+              for (const model of value.models) model.abilities = {json.dumps(abilities)};
+            }}
+            return value;
+          }};
+        }})();"""
+    )
+    return page
+
+
+def test_web_search_is_offered_only_where_the_model_can_search_and_reaches_the_provider(page, context, up):
+    with_abilities(page, {"web_search": False, "logprobs": False, "vision": True})
+    open_chat(page)
+    page.locator("#settings-button").click()
+    form = page.locator("#settings-dialog form")
+    expect(form.locator("[name=web_search]")).to_be_disabled()
+    expect(form.locator("[name=search_context_size]")).to_be_disabled()
+    expect(form.locator("[name=logprobs]")).to_be_disabled()
+    expect(form.locator('.ability-note[data-ability="web_search"]')).to_have_text("test/model-a cannot search the web.")
+    expect(form.locator('.ability-note[data-ability="logprobs"]')).to_be_visible()
+    page.locator("#settings-dialog .settings-cancel").click()
+
+    # A model that can search (or whose abilities nobody described) offers it.
+    page = with_abilities(context.new_page(), {"web_search": True})
+    open_chat(page)
+    page.locator("#settings-button").click()
+    form = page.locator("#settings-dialog form")
+    expect(form.locator("[name=logprobs]")).to_be_enabled()  # no "logprobs" key: offered
+    expect(form.locator('.ability-note[data-ability="web_search"]')).to_be_hidden()
+    form.locator("[name=web_search]").check()
+    form.locator("[name=search_context_size]").select_option("high")
+    page.locator("#settings-dialog .settings-save").click()
+    expect(page.locator("#settings-dialog")).to_be_hidden()
+    send(page, "News?")
+    wait_status(page, "complete")
+    assert chat_requests(up)[-1]["json"]["web_search_options"] == {"search_context_size": "high"}

@@ -519,3 +519,131 @@ async def test_an_answer_asked_for_by_json_schema_is_checked_against_it(alice, c
     assert done["json_check"].startswith(check)
     assert (await saved(done["id"])).json_check == done["json_check"]
     await socket.disconnect()
+
+
+def url_citation(url: str, title: str, start: int | None = None, end: int | None = None) -> dict:
+    cited: dict = {"url": url, "title": title}
+    if start is not None:
+        cited |= {"start_index": start, "end_index": end}
+    return {"type": "url_citation", "url_citation": cited}
+
+
+@pytest.mark.parametrize("where", ["delta", "finish", "message"])
+async def test_citations_are_streamed_deduplicated_by_url_and_saved(alice, conversation, upstream, where):
+    notes = [
+        url_citation("https://example.com/hello", "Hello page", 0, 5),
+        url_citation("https://example.com/world", "World page", 7, 12),
+        url_citation("https://example.com/hello", "Hello again", 13, 13),  # the same page, another span
+    ]
+    upstream.script(annotations=notes, annotations_in=where)
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, is_done)
+
+    expected = [
+        {"url": "https://example.com/hello", "title": "Hello page", "start_index": 0, "end_index": 5},
+        {"url": "https://example.com/world", "title": "World page", "start_index": 7, "end_index": 12},
+    ]
+    sent = [c for f in frames if f["type"] == "delta" for c in f.get("citations", [])]
+    assert sent == expected
+    assert answer_text(frames) == "Hello, world!"
+    done = frames[-1]["message"]
+    assert done["citations"] == expected
+    row = await saved(done["id"])
+    assert row.citations == expected
+    await socket.disconnect()
+
+
+async def test_an_answer_without_citations_or_logprobs_sends_none(alice, conversation, upstream):
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, is_done)
+    assert all("citations" not in f and "logprobs" not in f for f in frames if f["type"] == "delta")
+    assert (frames[-1]["message"]["citations"], frames[-1]["message"]["logprobs"]) == ([], [])
+    assert "logprobs" not in upstream.requests[-1]["json"]
+    assert "web_search_options" not in upstream.requests[-1]["json"]
+    await socket.disconnect()
+
+
+async def test_web_search_options_reach_the_provider(alice, conversation, upstream):
+    options = {
+        "search_context_size": "low",
+        "user_location": {"type": "approximate", "approximate": {"country": "FR", "city": "Lyon"}},
+    }
+    conversation.parameters = {"web_search_options": options}
+    await conversation.asave()
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    await frames_until(socket, is_done)
+    assert upstream.requests[-1]["json"]["web_search_options"] == options
+    await socket.disconnect()
+
+
+LOGPROBS = [(-0.01, [("Hi", -4.8)]), (-0.9, [(";", -0.7)]), (-2.3, [(" there", -0.2), (" you", -3.0)]), (0, [])]
+
+
+async def test_logprobs_asked_for_are_streamed_with_the_text_and_saved(alice, conversation, upstream):
+    conversation.parameters = {"logprobs": True, "top_logprobs": 2}
+    await conversation.asave()
+    upstream.script(logprobs=LOGPROBS, delay=0.01)
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, is_done)
+
+    sent = upstream.requests[-1]["json"]
+    assert (sent["logprobs"], sent["top_logprobs"]) == (True, 2)
+    expected = [
+        ["Hello", -0.01, [["Hello", -0.01], ["Hi", -4.8]]],
+        [",", -0.9, [[",", -0.9], [";", -0.7]]],
+        [" world", -2.3, [[" world", -2.3], [" there", -0.2]]],
+        ["!", 0, [["!", 0]]],
+    ]
+    streamed = [token for f in frames if f["type"] == "delta" for token in f.get("logprobs", [])]
+    assert streamed == expected
+    # Each token comes in the same frame as its text: the browser can append both together.
+    for frame in (f for f in frames if f["type"] == "delta"):
+        assert "".join(t[0] for t in frame.get("logprobs", [])) == frame["text"]
+    done = frames[-1]["message"]
+    assert done["logprobs"] == expected
+    row = await saved(done["id"])
+    assert row.logprobs == expected
+    await socket.disconnect()
+
+
+async def test_a_tab_that_rejoins_gets_the_logprobs_so_far_then_the_rest(alice, conversation, upstream):
+    conversation.parameters = {"logprobs": True}
+    await conversation.asave()
+    tokens = [f"z{i} " for i in range(30)]
+    upstream.script(tokens=tokens, logprobs=[(-0.1 * i, []) for i in range(30)], delay=0.015)
+    socket = await open_socket(alice)
+    code = await start(socket, conversation)
+    await frames_until(socket, lambda f: f["type"] == "delta" and f["seq"] >= 3)
+    await socket.disconnect()
+
+    reloaded = await open_socket(alice)
+    await reloaded.send_json_to({"type": "subscribe", "conversation": code})
+    frames = await frames_until(reloaded, is_done)
+    snapshot = next(f for f in frames if f["type"] == "snapshot")
+    shown = list(snapshot["message"]["logprobs"])
+    assert "".join(t[0] for t in shown) == snapshot["message"]["text"]
+    for frame in frames:
+        if frame["type"] == "delta" and frame["seq"] > snapshot["seq"]:
+            shown += frame.get("logprobs", [])
+    assert [t[0] for t in shown] == tokens
+    assert shown == frames[-1]["message"]["logprobs"]
+    await reloaded.disconnect()
+
+
+async def test_stored_logprobs_are_capped(alice, conversation, upstream, monkeypatch):
+    monkeypatch.setattr("chatsite.chat.generation.LOGPROB_TOKENS", 3)
+    conversation.parameters = {"logprobs": True}
+    await conversation.asave()
+    upstream.script(logprobs=[(-0.5, [])] * 4)
+    socket = await open_socket(alice)
+    await start(socket, conversation)
+    frames = await frames_until(socket, is_done)
+    done = frames[-1]["message"]
+    assert done["text"] == "Hello, world!"
+    assert [t[0] for t in done["logprobs"]] == ["Hello", ",", " world"]
+    assert len([t for f in frames if f["type"] == "delta" for t in f.get("logprobs", [])]) == 3
+    await socket.disconnect()

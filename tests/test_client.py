@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -12,9 +13,11 @@ from email.utils import formatdate
 import pytest
 
 from chatsite.providers.client import (
+    Citations,
     Delta,
     Event,
     Finish,
+    Logprobs,
     ProviderError,
     Reasoning,
     Refusal,
@@ -485,3 +488,82 @@ def test_only_a_400_that_names_the_length_field_is_retried_with_the_other() -> N
     assert token_field_retry(body, other) is None
     assert token_field_retry({"model": MODEL}, named) is None  # no limit was sent
     assert token_field_retry(body, ProviderError("server", "max_tokens broke us", status=500)) is None
+
+
+# Citations (annotations) and token probabilities (logprobs), seed 003
+
+NOTES = [
+    {
+        "type": "url_citation",
+        "url_citation": {"url": "https://example.com/a", "title": "Page A", "start_index": 0, "end_index": 5},
+    },
+    {"type": "url_citation", "url_citation": {"url": "https://example.com/b", "title": "  Page\nB ", "start_index": 7}},
+]
+CITED = Citations(
+    (
+        {"url": "https://example.com/a", "title": "Page A", "start_index": 0, "end_index": 5},
+        {"url": "https://example.com/b", "title": "Page B", "start_index": 7, "end_index": None},
+    )
+)
+
+
+@pytest.mark.parametrize("where", ["delta", "finish", "message"])
+async def test_citations_are_read_from_a_late_delta_the_finish_chunk_or_its_message(
+    upstream: Upstream, where: str
+) -> None:
+    upstream.script(annotations=NOTES, annotations_in=where)
+    events = await collect(upstream)
+    assert events[:4] == HELLO
+    assert events.count(CITED) == 1
+    assert Finish("stop") in events
+
+
+def test_flat_annotations_are_read_and_other_kinds_or_bad_urls_skipped() -> None:
+    notes = [
+        {"type": "url_citation", "url": "https://flat.example/", "title": 3, "start_index": -1, "end_index": "9"},
+        {"type": "file_citation", "file_citation": {"file_id": "f1"}},
+        {"type": "url_citation", "url_citation": {"url": ""}},
+        {"type": "url_citation", "url_citation": {"url": "https://x/" + "a" * 3000}},
+        "nonsense",
+    ]
+    chunk = json.dumps({"choices": [{"index": 0, "delta": {"annotations": notes}, "finish_reason": None}]})
+    cited = {"url": "https://flat.example/", "title": "", "start_index": None, "end_index": None}
+    assert _chunk_events(chunk, KEY) == [Citations((cited,))]
+    only_bad = json.dumps({"choices": [{"index": 0, "delta": {"annotations": notes[1:]}}]})
+    assert _chunk_events(only_bad, KEY) == []
+
+
+async def test_logprobs_come_with_each_token_when_asked_for(upstream: Upstream) -> None:
+    upstream.script(
+        tokens=["Hi", " there"],
+        logprobs=[(-0.01, [("Hello", -4.6)]), (-1.9, [(" you", -0.3), (" all", -2.5)])],
+    )
+    body = build_body(MODEL, MESSAGES, {"logprobs": True, "top_logprobs": 2})
+    events = [event async for event in stream_chat(upstream.base_url, KEY, body)]
+    assert events[:4] == [
+        Delta("Hi"),
+        Logprobs((["Hi", -0.01, [["Hi", -0.01], ["Hello", -4.6]]],)),
+        Delta(" there"),
+        Logprobs(([" there", -1.9, [[" there", -1.9], [" you", -0.3]]],)),
+    ]
+    assert upstream.requests[-1]["json"]["logprobs"] is True
+
+
+async def test_no_logprobs_events_when_the_request_did_not_ask(upstream: Upstream) -> None:
+    upstream.script(logprobs=[(-0.5, [])] * 4)
+    assert await collect(upstream) == [*HELLO, Finish("stop"), Usage(2, 4, 6)]
+
+
+def test_odd_logprobs_are_bounded_not_trusted() -> None:
+    content = [
+        {"token": "a", "logprob": -1.234567, "top_logprobs": [{"token": "b", "logprob": None}, {"logprob": -1}]},
+        {"token": "c", "logprob": 0.5, "top_logprobs": "x"},
+        {"token": 7, "logprob": -1},
+        {"token": "x" * 500, "logprob": float("-inf"), "top_logprobs": [{"token": "y", "logprob": -1}] * 30},
+    ]
+    chunk = json.dumps({"choices": [{"index": 0, "delta": {}, "logprobs": {"content": content}}]})
+    [event] = _chunk_events(chunk, KEY)
+    assert event.tokens[0] == ["a", -1.2346, [["b", -9999.0]]]
+    assert event.tokens[1] == ["c", 0.0, []]
+    assert len(event.tokens) == 3
+    assert event.tokens[2][0] == "x" * 200 and event.tokens[2][1] == -9999.0 and len(event.tokens[2][2]) == 20

@@ -32,6 +32,24 @@ def test_every_parameter_of_the_panel_is_kept_as_sent():
     }
 
 
+def test_web_search_options_are_kept_checked_and_trimmed():
+    place = {"country": "gb", "city": " London ", "region": "", "timezone": "Europe/London"}
+    raw = {"search_context_size": "high", "user_location": {"type": "approximate", "approximate": place}}
+    assert clean_parameters({"web_search_options": raw}) == {
+        "web_search_options": {
+            "search_context_size": "high",
+            "user_location": {
+                "type": "approximate",
+                "approximate": {"country": "GB", "city": "London", "timezone": "Europe/London"},
+            },
+        }
+    }
+    # {} searches with the provider's defaults; an empty location is no location.
+    assert clean_parameters({"web_search_options": {}}) == {"web_search_options": {}}
+    empty = {"search_context_size": "", "user_location": {"type": "approximate", "approximate": {"city": ""}}}
+    assert clean_parameters({"web_search_options": empty}) == {"web_search_options": {}}
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -56,6 +74,26 @@ def test_every_parameter_of_the_panel_is_kept_as_sent():
         ({"extra_body": {"model": "gpt-5"}}, "Extra body fields cannot set model."),
         ({"extra_body": ["x"]}, "Extra body fields must be a JSON object."),
         ({"base_url": "http://evil"}, "Unknown parameter 'base_url'."),
+        ({"web_search_options": True}, "web_search_options may have search_context_size and user_location."),
+        ({"web_search_options": {"engine": "x"}}, "web_search_options may have"),
+        ({"web_search_options": {"search_context_size": "huge"}}, "search_context_size must be one of low,"),
+        ({"web_search_options": {"user_location": {"city": "Paris"}}}, "user_location must be {"),
+        (
+            {"web_search_options": {"user_location": {"type": "approximate", "approximate": {"street": "x"}}}},
+            "user_location has no field 'street'.",
+        ),
+        (
+            {"web_search_options": {"user_location": {"type": "approximate", "approximate": {"city": "x" * 101}}}},
+            "The location's city must be a text of at most 100 characters.",
+        ),
+        (
+            {"web_search_options": {"user_location": {"type": "approximate", "approximate": {"country": "USA"}}}},
+            "The location's country must be a two-letter code",
+        ),
+        (
+            {"web_search_options": {"user_location": {"type": "approximate", "approximate": {"timezone": "a b"}}}},
+            "The location's timezone must be an IANA name",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_with_a_message_that_says_why(raw, message):

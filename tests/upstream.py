@@ -85,6 +85,16 @@ class Script:
     reasoning: list[str] = field(default_factory=list)  # thinking deltas before the content
     reasoning_field: str = "reasoning_content"  # or "reasoning", as some gateways name it
     refusal: list[str] = field(default_factory=list)  # refusal deltas after the content
+    # Annotations as the spec writes them ({"type": "url_citation", "url_citation": {...}}),
+    # sent where annotations_in says: "delta" (a chunk of their own after the content, as
+    # OpenRouter-style gateways stream them), "finish" (in the finish chunk's delta) or
+    # "message" (a `message` object with them in the finish chunk, as some gateways do).
+    annotations: list[dict] = field(default_factory=list)
+    annotations_in: Literal["delta", "finish", "message"] = "delta"
+    # Per content token, (logprob, [(alternative, logprob), ...]): sent in each content chunk's
+    # choices[0].logprobs when the request asks for logprobs, with the chosen token first in
+    # top_logprobs and at most the request's top_logprobs entries there.
+    logprobs: list[tuple[float, list[tuple[str, float]]]] | None = None
     # A length-limit field this model refuses with a 400 naming it, as OpenAI's o-series do
     # for max_tokens; the script stays queued for the retry.
     refuse_field: str | None = None
@@ -421,7 +431,7 @@ class Upstream:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         self.active_streams += 1
         try:
-            stream = _Stream(conn, script, next(self._ids), model, include_usage)
+            stream = _Stream(conn, script, next(self._ids), model, include_usage, body)
             return await stream.run(tokens, usage)
         finally:
             self.active_streams -= 1
@@ -430,9 +440,12 @@ class Upstream:
 class _Stream:
     """Writes one chat completion as SSE in the OpenAI chunk format, inside a chunked body."""
 
-    def __init__(self, conn: _Connection, script: Script, number: int, model: str, include_usage: bool) -> None:
+    def __init__(
+        self, conn: _Connection, script: Script, number: int, model: str, include_usage: bool, body: dict
+    ) -> None:
         self.conn = conn
         self.script = script
+        self.body = body
         self.newline = "\r\n" if script.crlf else "\n"
         self.keepalive = f": PROCESSING{self.newline}{self.newline}".encode()
         self.created = int(time.time())
@@ -445,13 +458,29 @@ class _Stream:
         self.usage_null = ',"usage":null' if include_usage else ""
         self.include_usage = include_usage
 
-    def chunk(self, delta: str, finish: str | None = None, usage: dict | None = None) -> str:
+    def chunk(
+        self, delta: str, finish: str | None = None, usage: dict | None = None, logprobs: str = "null", more: str = ""
+    ) -> str:
         finish_json = json.dumps(finish) if finish else "null"
         usage_json = f',"usage":{json.dumps(usage)}' if usage else self.usage_null
         return (
-            f'{self.prefix}"choices":[{{"index":0,"delta":{delta},"logprobs":null,'
-            f'"finish_reason":{finish_json}}}]{usage_json}}}'
+            f'{self.prefix}"choices":[{{"index":0,"delta":{delta},"logprobs":{logprobs},'
+            f'"finish_reason":{finish_json}{more}}}]{usage_json}}}'
         )
+
+    def logprobs(self, token: str, sent: int) -> str:
+        """choices[0].logprobs of one content chunk, as OpenAI sends it (or null)."""
+        script, body = self.script, self.body
+        if script.logprobs is None or not body.get("logprobs") or sent >= len(script.logprobs):
+            return "null"
+        chosen, alternatives = script.logprobs[sent]
+        top = [(token, chosen), *alternatives][: body.get("top_logprobs") or 0]
+
+        def entry(text: str, logprob: float) -> dict:
+            return {"token": text, "logprob": logprob, "bytes": list(text.encode())}
+
+        item = {**entry(token, chosen), "top_logprobs": [entry(text, logprob) for text, logprob in top]}
+        return json.dumps({"content": [item], "refusal": None}, ensure_ascii=False)
 
     async def event(self, payload: str) -> None:
         data = f"data: {payload}{self.newline}{self.newline}".encode()
@@ -508,7 +537,7 @@ class _Stream:
                 break
             await conn.sleep(script.delay)
             delta = json.dumps({"content": tokens[sent]}, ensure_ascii=False)
-            await self.event(self.chunk(delta))
+            await self.event(self.chunk(delta, logprobs=self.logprobs(tokens[sent], sent)))
 
         for piece in script.refusal:
             await conn.sleep(script.delay)
@@ -519,9 +548,18 @@ class _Stream:
         finish = script.finish_reason
         if script.tool_calls and finish == "stop":
             finish = "tool_calls"
+        notes = json.dumps(script.annotations, ensure_ascii=False) if script.annotations else ""
+        if notes and script.annotations_in == "delta":
+            await self.event(self.chunk(f'{{"annotations":{notes}}}'))
         if finish:
             in_finish = usage if script.usage_in_finish and usage else None
-            await self.event(self.chunk("{}", finish, in_finish))
+            delta, more = "{}", ""
+            if notes and script.annotations_in == "finish":
+                delta = f'{{"annotations":{notes}}}'
+            elif notes and script.annotations_in == "message":
+                content = json.dumps("".join(tokens), ensure_ascii=False)
+                more = f',"message":{{"role":"assistant","content":{content},"annotations":{notes}}}'
+            await self.event(self.chunk(delta, finish, in_finish, more=more))
         if self.include_usage and usage and not script.usage_in_finish:
             await self.event(f'{self.prefix}"choices":[],"usage":{json.dumps(usage)}}}')
         if script.done:

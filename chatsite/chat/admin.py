@@ -18,6 +18,7 @@ class MessageInline(admin.StackedInline):
         "text",
         "reasoning",
         "refusal",
+        "cited",
         "model_name",
         "finish_reason",
         "prompt_tokens",
@@ -34,6 +35,12 @@ class MessageInline(admin.StackedInline):
     ]
     readonly_fields = fields
     show_change_link = True
+
+    @admin.display(description="citations")
+    def cited(self, message) -> str:
+        # One per line, as text (escaped by the admin): no links to pages a model picked.
+        lines = (f"[{n}] {c.get('title') or c['url']} <{c['url']}>" for n, c in enumerate(message.citations or [], 1))
+        return "\n".join(lines)
 
 
 @admin.register(Conversation)

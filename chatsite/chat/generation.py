@@ -18,14 +18,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from chatsite.chat.citations import add_citations
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
 from chatsite.chat.structured import check_json_answer
 from chatsite.chat.turns import UpstreamRequest
 from chatsite.chat.usage import estimate_usage
 from chatsite.providers.client import (
+    Citations,
     Delta,
     Finish,
+    Logprobs,
     ProviderError,
     Reasoning,
     Refusal,
@@ -47,6 +50,9 @@ log = logging.getLogger(__name__)
 # and tells the reaper which "streaming" rows are alive here.
 RUNNING: dict[int, "Generation"] = {}
 HEARTBEAT_SECONDS = 10.0
+# Token probabilities kept per answer (about 40 bytes a token, more with alternatives);
+# the tokens after these are neither stored nor sent.
+LOGPROB_TOKENS = 4000
 # What an answer's end writes.
 # The message fields the model's text events go to, in the order of Generation.streams.
 STREAM_FIELDS = {Delta: "text", Reasoning: "reasoning", Refusal: "refusal"}
@@ -54,6 +60,8 @@ STREAMED = list(STREAM_FIELDS.values())
 USAGE_FIELDS = ["prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens"]
 FINAL_FIELDS = [
     *STREAMED,
+    "citations",
+    "logprobs",
     "status",
     "finish_reason",
     "error",
@@ -150,6 +158,11 @@ class Generation:
         # A continued answer adds this generation's usage to what it had.
         self.usage_before = {field: getattr(answer, field) or 0 for field in USAGE_FIELDS}
         self.usage_seen = False
+        # Citations and token probabilities only grow; deltas carry what is new since the last one.
+        self.citations: list[dict] = list(answer.citations or [])
+        self.new_citations: list[dict] = []
+        self.logprobs: list[list] = list(answer.logprobs or [])
+        self.logprobs_published = len(self.logprobs)
         self.wrote = False  # the model has written something in this generation
         # Tool calls: those of earlier rounds (run), and the round streaming now.
         self.calls: list[dict] = list(answer.tool_calls or [])
@@ -233,6 +246,8 @@ class Generation:
             answer.duration_ms = round((time.monotonic() - started) * 1000)
             for field, stream in self.streams.items():
                 setattr(answer, field, stream.all())
+            answer.citations = self.citations
+            answer.logprobs = self.logprobs
             if not self.usage_seen and self.wrote:
                 # No usage from the provider (some gateways send none, a stopped stream never
                 # gets it): estimate it, and say so.
@@ -282,6 +297,11 @@ class Generation:
                             answer.first_token_ms = round((time.monotonic() - started) * 1000)
                         self.round.add(event)
                         self.calls_changed = True
+                    elif type(event) is Logprobs:
+                        if room := LOGPROB_TOKENS - len(self.logprobs):
+                            self.logprobs.extend(event.tokens[:room])
+                    elif type(event) is Citations:
+                        self.new_citations += add_citations(self.citations, event.items)
                     elif type(event) is Finish:
                         answer.finish_reason = event.reason[:40]
                     elif type(event) is Usage:
@@ -368,7 +388,13 @@ class Generation:
                 )
 
     async def _publish_pending(self) -> None:
-        if not self.calls_changed and not any(stream.fresh for stream in self.streams.values()):
+        fresh_logprobs = len(self.logprobs) > self.logprobs_published
+        if not (
+            any(stream.fresh for stream in self.streams.values())
+            or self.new_citations
+            or fresh_logprobs
+            or self.calls_changed
+        ):
             return
         self.seq += 1
         event = {
@@ -385,6 +411,12 @@ class Generation:
             # The whole list, small and rare: a tab just replaces what it shows.
             self.calls_changed = False
             event["tool_calls"] = self.calls + self.round.calls
+        if self.new_citations:
+            event["citations"] = self.new_citations
+            self.new_citations = []
+        if fresh_logprobs:
+            event["logprobs"] = self.logprobs[self.logprobs_published :]
+            self.logprobs_published = len(self.logprobs)
         await self.layer.group_send(self.group, event)
 
     # -- plain helpers ---------------------------------------------------------------------
@@ -401,6 +433,8 @@ class Generation:
             # Exactly the text of deltas 1..seq: what is pending goes out as delta seq+1.
             for field, stream in self.streams.items():
                 payload[field] = stream.published()
+            payload["citations"] = self.citations[: len(self.citations) - len(self.new_citations)]
+            payload["logprobs"] = self.logprobs[: self.logprobs_published]
             payload["status"] = Message.Status.STREAMING
             payload["tool_calls"] = self.calls + self.round.calls
         return payload

@@ -80,6 +80,11 @@ class Message(models.Model):
     usage_estimated = models.BooleanField(default=False)
     # The tool calls the answer made, with their results (see chatsite/tools/calls.py).
     tool_calls = models.JSONField(default=list, blank=True)
+    # Web pages the answer cites: [{url, title, start_index, end_index}], one per URL (citations.py).
+    citations = models.JSONField(default=list, blank=True)
+    # Token probabilities when the conversation asked for them: [[token, logprob, [[alt, logprob], ...]], ...],
+    # at most generation.LOGPROB_TOKENS tokens.
+    logprobs = models.JSONField(default=list, blank=True)
     # For answers asked for as JSON: "valid", or why not (see structured.py); "" otherwise.
     json_check = models.CharField(max_length=300, blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)

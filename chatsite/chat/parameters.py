@@ -30,6 +30,11 @@ NUMBERS = {
     "top_logprobs": Param(int, 0, 20),
 }
 REASONING_EFFORTS = ("low", "medium", "high")
+SEARCH_CONTEXT_SIZES = ("low", "medium", "high")
+LOCATION_FIELDS = ("country", "city", "region", "timezone")
+MAX_LOCATION_CHARS = 100
+COUNTRY = re.compile(r"^[A-Za-z]{2}$")  # an ISO 3166-1 two-letter code
+TIMEZONE = re.compile(r"^[A-Za-z0-9_+\-/]{1,64}$")  # an IANA name such as America/Los_Angeles
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 200
 MAX_EXTRA_BYTES = 16 * 1024
@@ -123,6 +128,50 @@ def _response_format(value: object) -> dict:
     return {"type": "json_schema", "json_schema": spec}
 
 
+def _web_search_options(value: object) -> dict:
+    """Web search for models that offer it: {} searches with the provider's defaults."""
+    if not isinstance(value, dict) or set(value) - {"search_context_size", "user_location"}:
+        raise ParameterError("web_search_options may have search_context_size and user_location.")
+    cleaned: dict = {}
+    size = value.get("search_context_size")
+    if size not in (None, ""):
+        if size not in SEARCH_CONTEXT_SIZES:
+            raise ParameterError(f"search_context_size must be one of {', '.join(SEARCH_CONTEXT_SIZES)}.")
+        cleaned["search_context_size"] = size
+    location = value.get("user_location")
+    if location is not None:
+        if (
+            not isinstance(location, dict)
+            or location.get("type") != "approximate"
+            or set(location) - {"type", "approximate"}
+            or not isinstance(location.get("approximate"), dict)
+        ):
+            raise ParameterError('user_location must be {"type": "approximate", "approximate": {...}}.')
+        approximate = _approximate_location(location["approximate"])
+        if approximate:
+            cleaned["user_location"] = {"type": "approximate", "approximate": approximate}
+    return cleaned
+
+
+def _approximate_location(place: dict) -> dict:
+    unknown = sorted(set(place) - set(LOCATION_FIELDS))
+    if unknown:
+        raise ParameterError(f"user_location has no field {str(unknown[0])[:40]!r}.")
+    cleaned = {}
+    for key in LOCATION_FIELDS:
+        text = place.get(key)
+        if text in (None, ""):
+            continue
+        if not isinstance(text, str) or len(text) > MAX_LOCATION_CHARS or not text.strip():
+            raise ParameterError(f"The location's {key} must be a text of at most {MAX_LOCATION_CHARS} characters.")
+        if key == "country" and not COUNTRY.match(text):
+            raise ParameterError("The location's country must be a two-letter code such as US.")
+        if key == "timezone" and not TIMEZONE.match(text):
+            raise ParameterError("The location's timezone must be an IANA name such as America/Los_Angeles.")
+        cleaned[key] = text.strip().upper() if key == "country" else text.strip()
+    return cleaned
+
+
 def _extra_body(value: object) -> dict:
     """Provider extensions (e.g. OfoxAI's "provider" routing object), as a JSON object."""
     if not isinstance(value, dict):
@@ -144,6 +193,7 @@ CLEANERS = {
     "reasoning_effort": _reasoning_effort,
     "logprobs": _logprobs,
     "response_format": _response_format,
+    "web_search_options": _web_search_options,
     "extra_body": _extra_body,
 }
 

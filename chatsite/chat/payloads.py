@@ -41,6 +41,8 @@ def message_payload(message: Message, attachments: list[Attachment] | None = Non
         "usage_estimated": message.usage_estimated,
         "json_check": message.json_check,
         "tool_calls": message.tool_calls,
+        "citations": message.citations or [],
+        "logprobs": message.logprobs or [],
         "first_token_ms": message.first_token_ms,
         "duration_ms": message.duration_ms,
         "attachments": [attachment_payload(a) for a in attachments],

@@ -25,12 +25,14 @@ from yarl import URL
 from chatsite.providers.sse import SSEError, SSEParser
 
 __all__ = [
+    "Citations",
     "Delta",
     "Event",
     "Reasoning",
     "Refusal",
     "ToolCallDelta",
     "Finish",
+    "Logprobs",
     "ProviderError",
     "Usage",
     "build_body",
@@ -45,6 +47,10 @@ MESSAGE_LIMIT = 300  # characters of a provider's own message shown to the user
 DRAIN_SECONDS = 1.0  # how long to wait for the end of the body after [DONE]
 MODELS_BODY_LIMIT = 16 * 1024 * 1024  # a model list with descriptions can be large, not endless
 HOLD_BELOW_BYTES = 16 * 1024  # reads this large come from a fast stream: never held
+URL_CHARS = 2048  # a cited URL longer than this is dropped, not cut (a cut URL is a wrong one)
+TITLE_CHARS = 300  # characters of a cited page's title kept
+TOKEN_CHARS = 200  # characters of one logprobs token kept (tokens are short; this bounds a bad one)
+TOP_LOGPROBS = 20  # the most alternatives a provider may send per token
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +109,22 @@ class Finish:
     reason: str
 
 
-Event = Delta | Reasoning | Refusal | ToolCallDelta | Usage | Finish
+@dataclass(frozen=True, slots=True)
+class Citations:
+    """Web pages the answer cites (`url_citation` annotations), each a dict with url, title,
+    start_index and end_index (character offsets into the answer, or None)."""
+
+    items: tuple[dict, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Logprobs:
+    """Token probabilities of more answer text: [token, logprob, [[alternative, logprob], ...]] each."""
+
+    tokens: tuple[list, ...]
+
+
+Event = Delta | Reasoning | Refusal | ToolCallDelta | Citations | Logprobs | Usage | Finish
 TEXT_EVENTS = (Delta, Reasoning, Refusal, ToolCallDelta)  # what the model writes, not bookkeeping
 
 
@@ -439,6 +460,15 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
                 calls = delta.get("tool_calls")
                 if calls and type(calls) is list:
                     events += _tool_call_deltas(calls)
+                # OpenRouter-style gateways stream annotations in a delta near the end.
+                if notes := delta.get("annotations"):
+                    _add_citations(events, notes)
+            # Absent or null on almost every chunk: each lookup below costs one dict miss.
+            if logprobs := choice.get("logprobs"):
+                _add_logprobs(events, logprobs)
+            # Some gateways put the whole message (with its annotations) in the final chunk.
+            if (message := choice.get("message")) and type(message) is dict and (notes := message.get("annotations")):
+                _add_citations(events, notes)
             reason = choice.get("finish_reason")
             if reason and type(reason) is str:
                 events.append(Finish(reason))
@@ -476,6 +506,68 @@ def _tool_call_deltas(calls: list) -> list[ToolCallDelta]:
             )
         )
     return events
+
+
+def _add_citations(events: list[Event], notes: object) -> None:
+    """Append a Citations event for the url_citation annotations in notes, if there are any.
+
+    The spec nests the fields (`{"type": "url_citation", "url_citation": {"url": ...}}`); some
+    gateways flatten them into the annotation itself: both are read.
+    """
+    if type(notes) is not list:
+        return
+    items = []
+    for note in notes:
+        if type(note) is not dict or note.get("type") != "url_citation":
+            continue
+        cited = note.get("url_citation")
+        if type(cited) is not dict:
+            cited = note
+        url = cited.get("url")
+        if type(url) is not str or not url.strip() or len(url) > URL_CHARS:
+            continue
+        title = cited.get("title")
+        items.append(
+            {
+                "url": url.strip(),
+                "title": " ".join(title.split())[:TITLE_CHARS] if type(title) is str else "",
+                "start_index": _index(cited.get("start_index")),
+                "end_index": _index(cited.get("end_index")),
+            }
+        )
+    if items:
+        events.append(Citations(tuple(items)))
+
+
+def _add_logprobs(events: list[Event], logprobs: object) -> None:
+    """Append a Logprobs event for the answer tokens in choices[0].logprobs.content, if any."""
+    content = logprobs.get("content") if type(logprobs) is dict else None
+    if not content or type(content) is not list:
+        return
+    tokens = []
+    for item in content:
+        if type(item) is not dict or type(item.get("token")) is not str:
+            continue
+        alternatives = []
+        top = item.get("top_logprobs")
+        if type(top) is list:
+            for alt in top[:TOP_LOGPROBS]:
+                if type(alt) is dict and type(alt.get("token")) is str:
+                    alternatives.append([alt["token"][:TOKEN_CHARS], _logprob(alt.get("logprob"))])
+        tokens.append([item["token"][:TOKEN_CHARS], _logprob(item.get("logprob")), alternatives])
+    if tokens:
+        events.append(Logprobs(tuple(tokens)))
+
+
+def _index(value: object) -> int | None:
+    return value if type(value) is int and value >= 0 else None
+
+
+def _logprob(value: object) -> float:
+    """Rounded to four decimals: compact when stored, and still telling 99.99 % from 100 %."""
+    if type(value) not in (int, float) or value != value:  # missing, or NaN
+        return -9999.0  # the spec's value for "very unlikely"
+    return round(min(0.0, max(value, -9999.0)), 4)
 
 
 def _details(usage: dict, key: str) -> dict:

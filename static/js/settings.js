@@ -25,7 +25,16 @@ function readForm(form) {
   const stop = f.stop.value.split('\n').filter((line) => line !== '');
   if (stop.length) parameters.stop = stop;
   if (f.reasoning_effort.value) parameters.reasoning_effort = f.reasoning_effort.value;
-  if (f.logprobs.checked) parameters.logprobs = true;
+  // A control disabled for this model sends nothing (top_logprobs needs logprobs).
+  if (f.logprobs.disabled) delete parameters.top_logprobs;
+  else if (f.logprobs.checked) parameters.logprobs = true;
+  if (f.web_search.checked && !f.web_search.disabled) {
+    // A location set elsewhere (a preset, the admin) is kept: the panel has no fields for it.
+    const kept = form.webSearchOptions || {};
+    const options = kept.user_location ? { user_location: kept.user_location } : {};
+    if (f.search_context_size.value) options.search_context_size = f.search_context_size.value;
+    parameters.web_search_options = options;
+  }
   const format = f.response_format.value;
   if (format === 'json_object') parameters.response_format = { type: 'json_object' };
   if (format === 'json_schema') {
@@ -51,6 +60,9 @@ function fillForm(form, conversation) {
   f.stop.value = p.stop ? [].concat(p.stop).join('\n') : '';
   f.reasoning_effort.value = p.reasoning_effort || '';
   f.logprobs.checked = Boolean(p.logprobs);
+  form.webSearchOptions = p.web_search_options || null;
+  f.web_search.checked = Boolean(p.web_search_options);
+  f.search_context_size.value = p.web_search_options?.search_context_size || '';
   const format = p.response_format?.type;
   f.response_format.value = format === 'json_object' || format === 'json_schema' ? format : '';
   const spec = p.response_format?.json_schema;
@@ -92,12 +104,40 @@ function syncToolAbility(fieldset, model) {
   for (const box of fieldset.querySelectorAll('.tool-switch')) box.disabled = Boolean(unable);
 }
 
+// What each ability-dependent control needs, and how to say the model lacks it.
+const ABILITY_CONTROLS = [
+  { ability: 'web_search', fields: ['web_search', 'search_context_size'], reason: 'cannot search the web' },
+  { ability: 'logprobs', fields: ['logprobs', 'top_logprobs'], reason: 'does not report token probabilities' },
+];
+
+// Offer a control only where the model supports it. Abilities may be missing (an older
+// page config, a model nobody described): then the control is offered.
+function applyAbilities(form, model) {
+  const abilities = model?.abilities || {};
+  for (const { ability, fields, reason } of ABILITY_CONTROLS) {
+    const unsupported = abilities[ability] === false;
+    for (const name of fields) form.elements[name].disabled = unsupported;
+    const note = form.querySelector(`.ability-note[data-ability="${ability}"]`);
+    note.textContent = unsupported ? `${model.label} ${reason}.` : '';
+    note.hidden = !unsupported;
+  }
+}
+
 // open(): shows the panel for the current conversation (created first when there is none);
 // onSaved(conversation) gets the server's answer.
-export function settingsPanel({ dialog, button, optionsUrl, currentConversation, ensureConversation, onSaved, presets, presetUrl, tools = [], models = [] }) {
+export function settingsPanel({
+  dialog, button, optionsUrl, currentConversation, ensureConversation, onSaved, presets, presetUrl, models, currentModel, tools = [],
+}) {
   const form = dialog.querySelector('form');
   const toolFields = form.querySelector('.tool-fields');
   buildToolSwitches(toolFields, tools);
+  // The model the settings will apply to: a picked preset's, or the conversation's.
+  const syncAbilities = () => {
+    const id = form.dataset.model || currentModel();
+    const model = models.find((m) => m.id === id);
+    applyAbilities(form, model);
+    syncToolAbility(toolFields, model);
+  };
   const presetSelect = form.elements.preset;
   const addPresetOption = (preset) => {
     const option = document.createElement('option');
@@ -114,6 +154,7 @@ export function settingsPanel({ dialog, button, optionsUrl, currentConversation,
     presetSelect.value = String(preset.id);
     form.dataset.model = preset.model || '';
     syncSchema();
+    syncAbilities();
   });
   dialog.querySelector('.preset-save').addEventListener('click', async () => {
     try {
@@ -147,8 +188,8 @@ export function settingsPanel({ dialog, button, optionsUrl, currentConversation,
       return showError(e.message);
     }
     fillForm(form, currentConversation());
-    syncToolAbility(toolFields, models.find((m) => m.id === currentConversation().model));
     syncSchema();
+    syncAbilities();
     showError('');
     dialog.showModal();
   });
