@@ -42,6 +42,7 @@ def _model_choices() -> list[dict]:
             "label": m.display_name,
             "provider": m.provider.name,
             "is_demo": m.provider.managed == "local",
+            "abilities": m.abilities(),
         }
         for m in LanguageModel.objects.usable()
     ]
