@@ -2,7 +2,7 @@
 // docs/websocket.md, and drives the sidebar, the model picker and the composer.
 import { renderMarkdown, copyText } from './js/markdown.js';
 import { postJSON, ReconnectingSocket } from './js/net.js';
-import { AttachmentTray, acceptDroppedAndPastedImages } from './js/attachments.js';
+import { AttachmentTray, acceptDroppedAndPastedFiles, formatBytes, KIND_LABELS } from './js/attachments.js';
 import { settingsPanel } from './js/settings.js';
 import { renderToolCalls } from './js/toolcalls.js';
 import { renderCitations } from './js/citations.js';
@@ -24,6 +24,7 @@ const els = {
   send: $('send-button'),
   stop: $('stop-button'),
   attach: $('attach-input'),
+  usage: $('context-usage'),
 };
 
 const state = {
@@ -171,18 +172,29 @@ function renderThinking(m) {
   m.thinking.querySelector('.thinking-body').textContent = m.reasoning;
 }
 
+// Images as thumbnails; other files as a chip (name, kind, size) that downloads them, audio
+// with a player above it.
+function attachmentView(a) {
+  if ((a.kind || 'image') === 'image') {
+    return h('a', { href: a.url, target: '_blank', rel: 'noopener' },
+      h('img', { class: 'attachment-thumb', src: a.url, alt: a.name || 'Attached image', width: a.width, height: a.height, loading: 'lazy' }));
+  }
+  const chip = h('a', { class: 'attachment-chip', href: a.url, download: a.name || '', 'data-kind': a.kind },
+    h('span', { class: 'attachment-name', text: a.name || 'File' }),
+    h('span', { class: 'attachment-info', text: `${KIND_LABELS[a.kind] || 'File'} · ${formatBytes(a.size_bytes || 0)}` }));
+  if (a.kind !== 'audio') return chip;
+  return h('div', { class: 'attachment-audio' }, h('audio', { controls: true, preload: 'none', src: a.url }), chip);
+}
+
 function renderAttachments(m) {
   const box = m.el.querySelector('.message-attachments');
   if (!box) return;
-  const thumbs = (m.data.attachments || [])
+  const views = (m.data.attachments || [])
     // Attachment URLs are our own; refuse anything that would leave the site.
     .filter((a) => new URL(a.url, location.href).origin === location.origin)
-    .map((a) =>
-      h('a', { href: a.url, target: '_blank', rel: 'noopener' },
-        h('img', { class: 'attachment-thumb', src: a.url, alt: a.name || 'Attached image', width: a.width, height: a.height, loading: 'lazy' })),
-    );
-  box.replaceChildren(...thumbs);
-  box.hidden = thumbs.length === 0;
+    .map(attachmentView);
+  box.replaceChildren(...views);
+  box.hidden = views.length === 0;
 }
 
 // Everything about a message except the streaming text hot path.
@@ -294,6 +306,27 @@ function updateControls() {
     if (edit) edit.hidden = streaming || m.editing;
   }
   els.empty.hidden = all.length > 0;
+  showContextUsage(lastAssistant);
+}
+
+const currentModel = () => config.models.find((m) => m.id === els.select.value) || null;
+const count = (n) => n.toLocaleString('en-US');
+
+// The tokens the next request carries, about: the last answer's prompt and answer (less its
+// reasoning, which is not sent back), before the new question; against the context length.
+function showContextUsage(answer) {
+  const d = answer?.status === 'streaming' ? null : answer?.data;
+  const used = d ? (d.prompt_tokens ?? 0) + (d.completion_tokens ?? 0) - (d.reasoning_tokens ?? 0) : 0;
+  els.usage.hidden = !used;
+  if (!used) return;
+  const context = currentModel()?.abilities.context_length;
+  const about = d.usage_estimated ? '≈ ' : '';
+  els.usage.textContent = context ? `${about}${count(used)} / ${count(context)} tokens` : `${about}${count(used)} tokens`;
+  els.usage.classList.toggle('context-usage--high', Boolean(context) && used > 0.8 * context);
+  els.usage.title = 'Tokens this conversation carries: the last answer\'s prompt and answer tokens '
+    + '(without its reasoning, which is not sent back), about what the next request sends before your new message'
+    + (context ? `, against the model's context length of ${count(context)} tokens.` : '. The model\'s context length is not known.')
+    + (d.usage_estimated ? ' Estimated: the provider sent no counts.' : '');
 }
 
 function startEdit(m) {
@@ -519,7 +552,10 @@ function updateConversation(conv) {
   if (state.conversation?.id !== conv.id) return;
   state.conversation = { ...state.conversation, ...conv };
   showTitle();
-  if (conv.model && conv.model !== els.select.value) selectModel(conv.model);
+  if (conv.model && conv.model !== els.select.value) {
+    selectModel(conv.model);
+    tray.recheck();
+  }
 }
 
 els.list.addEventListener('click', async (e) => {
@@ -573,12 +609,15 @@ function fillModels() {
 
 els.select.addEventListener('change', async () => {
   const model = els.select.value;
+  tray.recheck(); // says what in the tray this model cannot take
+  updateControls();
   if (!state.conversation) return; // a new chat uses it when it is created
   try {
     updateConversation(await postJSON(urlFor('model', state.conversation.id), { model }));
     els.select.dataset.current = model;
   } catch (err) {
     els.select.value = els.select.dataset.current || '';
+    tray.recheck();
     showError(err.message);
   }
 });
@@ -619,7 +658,8 @@ settingsPanel({
 async function send() {
   const text = els.input.value.trim();
   if (state.sending || isStreaming()) return;
-  if (tray.uploading) return showError('Wait for the images to finish uploading.');
+  if (tray.uploading) return showError('Wait for the files to finish uploading.');
+  if (tray.blockedReason) return showError(`${tray.blockedReason}: pick another model or remove it.`);
   const attachments = tray.readyIds;
   if (!text && !attachments.length) return;
   if (!socket.isOpen) return showError('Not connected to the server. Reconnecting…');
@@ -680,9 +720,12 @@ const tray = new AttachmentTray($('attachment-tray'), {
   uploadUrl: config.upload_url,
   maxBytes: config.max_upload_bytes,
   types: config.allowed_image_types,
+  textExtensions: config.text_extensions,
+  model: currentModel,
   onChange: () => updateControls(),
 });
-acceptDroppedAndPastedImages((files) => tray.add(files));
+els.attach.accept = tray.accept;
+acceptDroppedAndPastedFiles((files) => tray.add(files));
 
 for (const li of els.list.querySelectorAll('.conversation-item')) decorateItem(li);
 fillModels();

@@ -1095,3 +1095,96 @@ def test_web_search_is_offered_only_where_the_model_can_search_and_reaches_the_p
     send(page, "News?")
     wait_status(page, "complete")
     assert chat_requests(up)[-1]["json"]["web_search_options"] == {"search_context_size": "high"}
+
+
+def test_the_composer_refuses_an_image_for_a_model_that_cannot_see_and_says_why(page, up, tmp_path):
+    picture = tmp_path / "red.png"
+    picture.write_bytes(png_bytes())
+    open_chat(page)
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.url.endswith("/uploads/") else None)
+    page.select_option("#model-select", label="test/model-b")  # its /models entry: text only
+    page.set_input_files("#attach-input", picture)
+    tray = page.locator("#attachment-tray")
+    expect(tray.locator(".attachment-error")).to_have_text("red.png: test/model-b does not take images")
+    assert uploads == []  # refused before any upload
+    tray.locator(".attachment-remove").click()
+    expect(tray).to_be_hidden()
+
+    # Attached for a model that sees, then a switch to one that does not: the tray says so and
+    # the send is held with the reason.
+    page.select_option("#model-select", label="test/model-a")
+    page.set_input_files("#attach-input", picture)
+    expect(tray.locator(".attachment-pending.is-uploading")).to_have_count(0)
+    expect(tray.locator(".attachment-error")).to_have_text("")
+    page.select_option("#model-select", label="test/model-b")
+    expect(tray.locator(".attachment-error")).to_have_text("red.png: test/model-b does not take images")
+    send(page, "What is this?")
+    expect(page.locator("#error-banner .error-text")).to_have_text(
+        "test/model-b does not take images: pick another model or remove it."
+    )
+    expect(page.locator('article[data-role="user"]')).to_have_count(0)
+    assert chat_requests(up) == []
+    page.select_option("#model-select", label="test/model-a")
+    expect(tray.locator(".attachment-error")).to_have_text("")
+
+
+def test_a_pdf_and_a_recording_are_attached_shown_and_reach_the_provider(page, up, tmp_path):
+    from tests.samples import pdf_bytes, wav_bytes
+
+    pdf, wav = tmp_path / "report.pdf", tmp_path / "voice.wav"
+    pdf.write_bytes(pdf_bytes("Quarterly revenue grew"))
+    wav.write_bytes(wav_bytes())
+    up.script(tokens=["Read ", "and heard."])
+    open_chat(page)
+    page.set_input_files("#attach-input", [pdf, wav])
+    tray = page.locator("#attachment-tray")
+    expect(tray.locator(".attachment-chip")).to_have_count(2)
+    expect(tray.locator(".attachment-pending.is-uploading")).to_have_count(0)
+    expect(tray.locator(".attachment-error")).to_have_text(["", ""])
+    send(page, "Summarise both")
+
+    user = page.locator('article[data-role="user"]').last
+    chips = user.locator(".attachment-chip")
+    expect(chips).to_have_count(2)
+    # Files are in the order their uploads finished, as the server keeps them.
+    report = chips.filter(has_text="report.pdf")
+    expect(report.locator(".attachment-info")).to_have_text(re.compile(r"^PDF · \d+ KB$"))
+    expect(chips.filter(has_text="voice.wav").locator(".attachment-info")).to_have_text(re.compile(r"^Audio · "))
+    expect(user.locator("audio[controls]")).to_have_count(1)
+    wait_status(page, "complete")
+    content = chat_requests(up)[-1]["json"]["messages"][-1]["content"]
+    parts = {part["type"]: part for part in content}
+    assert sorted(parts) == ["file", "input_audio", "text"]
+    assert parts["file"]["file"]["filename"] == "report.pdf"
+    assert base64.b64decode(parts["file"]["file"]["file_data"].split(",", 1)[1]) == pdf.read_bytes()
+    assert parts["input_audio"]["input_audio"]["format"] == "wav"
+    # The file downloads from the site, under its name.
+    href = report.get_attribute("href")
+    response = page.request.get(href)
+    assert response.status == 200 and response.body() == pdf.read_bytes()
+    assert "attachment" in response.headers["content-disposition"]
+    page.reload()
+    expect(page.locator('article[data-role="user"] .attachment-chip')).to_have_count(2)
+
+
+def test_the_tokens_the_conversation_carries_are_shown_against_the_context_length(page, up):
+    up.script(tokens=["Fine."], usage={"prompt_tokens": 1000, "completion_tokens": 234, "total_tokens": 1234})
+    open_chat(page)
+    usage = page.locator("#context-usage")
+    expect(usage).to_be_hidden()
+    send(page, "How are you?")
+    wait_status(page, "complete")
+    expect(usage).to_have_text("1,234 / 32,768 tokens")  # test/model-a's context_length in /models
+    expect(usage).not_to_have_class(re.compile("context-usage--high"))
+    assert "context length of 32,768" in usage.get_attribute("title")
+    # Against a smaller context (test/model-b: 8,192) the same is still fine; a long answer is not.
+    page.select_option("#model-select", label="test/model-b")
+    expect(usage).to_have_text("1,234 / 8,192 tokens")
+    up.script(tokens=["Long."], usage={"prompt_tokens": 6000, "completion_tokens": 1000, "total_tokens": 7000})
+    send(page, "Tell me everything")
+    wait_status(page, "complete")
+    expect(usage).to_have_text("7,000 / 8,192 tokens")
+    expect(usage).to_have_class(re.compile("context-usage--high"))
+    page.reload()
+    expect(usage).to_have_text("7,000 / 8,192 tokens")

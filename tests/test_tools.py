@@ -450,3 +450,15 @@ def test_an_admin_cannot_save_a_tool_outside_the_allow_list(admin_client, settin
     assert not HttpTool.objects.exists()
     answer = admin_client.post("/admin/tools/httptool/add/", {**form, "url": "https://tools.example.com/lookup"})
     assert answer.status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_model_that_cannot_call_tools_gets_none_but_the_switch_is_kept(alice, model, upstream):
+    await type(model).objects.filter(pk=model.pk).aupdate(tools=False)
+    conversation = await Conversation.objects.acreate(owner=alice, model=model, tools=["calculator"])
+    upstream.script(tokens=["No tools here."])
+    done = (await ask(alice, conversation, "6*7?"))[-1]["message"]
+    assert done["status"] == "complete"
+    assert "tools" not in upstream.requests[-1]["json"]
+    await conversation.arefresh_from_db()
+    assert conversation.tools == ["calculator"]

@@ -34,9 +34,28 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 DEFAULT_TOKENS = ["Hello", ",", " world", "!"]
+# model-a and model-b describe themselves as OpenRouter-style gateways do (what they take, their
+# context and output sizes, the parameters they accept); gpt-4o says nothing beyond its id.
 DEFAULT_MODELS = [
-    {"id": "test/model-a", "object": "model", "created": 1700000000, "owned_by": "test"},
-    {"id": "test/model-b", "object": "model", "created": 1700000000, "owned_by": "test"},
+    {
+        "id": "test/model-a",
+        "object": "model",
+        "created": 1700000000,
+        "owned_by": "test",
+        "context_length": 32768,
+        "architecture": {"input_modalities": ["text", "image", "file", "audio"], "output_modalities": ["text"]},
+        "top_provider": {"context_length": 32768, "max_completion_tokens": 4096},
+        "supported_parameters": ["max_tokens", "temperature", "tools", "response_format", "logprobs"],
+    },
+    {
+        "id": "test/model-b",
+        "object": "model",
+        "created": 1700000000,
+        "owned_by": "test",
+        "context_length": 8192,
+        "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+        "supported_parameters": ["max_tokens", "temperature", "reasoning"],
+    },
     {"id": "openai/gpt-4o", "object": "model", "created": 1700000000, "owned_by": "openai"},
 ]
 MAX_HEAD_BYTES = 64 * 1024

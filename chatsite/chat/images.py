@@ -1,28 +1,22 @@
-"""Image uploads: checked with Pillow, re-encoded, stored under MEDIA_ROOT."""
+"""Image uploads: checked with Pillow and re-encoded (files.py stores them)."""
 
 import io
 import warnings
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, UnidentifiedImageError
-
-from chatsite.chat.models import Attachment
 
 # What Pillow detects -> what we store. Detection is from the bytes, never the name or header.
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 
 
-class ImageRejected(Exception):
+class UploadRejected(Exception):
+    """An upload refused, with a message for the user and an HTTP status."""
+
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):g} MB"
 
 
 def reencode(data: bytes) -> tuple[bytes, str, int, int]:
@@ -38,25 +32,25 @@ def reencode(data: bytes) -> tuple[bytes, str, int, int]:
             image = Image.open(io.BytesIO(data))
             kind = FORMATS.get(image.format or "")
             if kind is None:
-                raise ImageRejected("Only PNG, JPEG, GIF and WebP images can be attached.", 415)
+                raise UploadRejected("Only PNG, JPEG, GIF and WebP images can be attached.", 415)
             width, height = image.size
             if width * height > settings.CHAT_MAX_IMAGE_PIXELS or max(width, height) > settings.CHAT_MAX_IMAGE_SIDE:
-                raise ImageRejected(
+                raise UploadRejected(
                     f"The image is {width}×{height} pixels; the limit is {settings.CHAT_MAX_IMAGE_SIDE} pixels a side "
                     f"and {settings.CHAT_MAX_IMAGE_PIXELS:,} pixels in all."
                 )
             image.seek(0)  # an animated GIF or WebP: keep its first frame
             image.load()
-    except ImageRejected:
+    except UploadRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected(
+        raise UploadRejected(
             f"The image has too many pixels (the limit is {settings.CHAT_MAX_IMAGE_PIXELS:,})."
         ) from None
     except UnidentifiedImageError:
-        raise ImageRejected("That file is not an image chatsite can read (PNG, JPEG, GIF or WebP).", 415) from None
+        raise UploadRejected("That file is not an image chatsite can read (PNG, JPEG, GIF or WebP).", 415) from None
     except (OSError, SyntaxError, ValueError, EOFError):
-        raise ImageRejected("The image is damaged or truncated.", 415) from None
+        raise UploadRejected("The image is damaged or truncated.", 415) from None
 
     out = io.BytesIO()
     if kind == "image/jpeg":
@@ -67,15 +61,3 @@ def reencode(data: bytes) -> tuple[bytes, str, int, int]:
         image.save(out, "PNG", optimize=False)
         kind = "image/png"
     return out.getvalue(), kind, width, height
-
-
-def store_image(upload: UploadedFile, owner) -> Attachment:
-    limit = settings.CHAT_MAX_UPLOAD_BYTES
-    if upload.size is None or upload.size > limit:
-        raise ImageRejected(f"The image is larger than {_megabytes(limit)}.", 413)
-    data, kind, width, height = reencode(upload.read())
-    name = (upload.name or "image")[:200]
-    attachment = Attachment(owner=owner, content_type=kind, original_name=name, width=width, height=height)
-    attachment.size_bytes = len(data)
-    attachment.file.save(f"{attachment.code}", ContentFile(data), save=True)
-    return attachment

@@ -1,4 +1,4 @@
-"""Conversations, their messages and the images attached to them."""
+"""Conversations, their messages and the files (images, PDFs, text, audio) attached to them."""
 
 import uuid
 
@@ -107,15 +107,24 @@ def attachment_path(instance: "Attachment", filename: str) -> str:
 
 
 class Attachment(models.Model):
+    class Kind(models.TextChoices):
+        IMAGE = "image"
+        PDF = "pdf"
+        TEXT = "text"
+        AUDIO = "audio"
+
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.IMAGE)
     file = models.FileField(upload_to=attachment_path)
     content_type = models.CharField(max_length=40)
     original_name = models.CharField(max_length=255, blank=True)
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)  # images only
+    height = models.PositiveIntegerField(null=True, blank=True)
     size_bytes = models.PositiveIntegerField()
+    # A PDF's or text file's text, extracted once at upload: what models that read no files get.
+    text = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -126,7 +135,20 @@ class Attachment(models.Model):
 
     @property
     def extension(self) -> str:
-        return {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}[self.content_type]
+        return EXTENSIONS[self.content_type]
+
+
+# The only types ever stored (files.py and images.py detect them from the bytes).
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "application/pdf": "pdf",
+    "text/plain": "txt",
+    "audio/wav": "wav",
+    "audio/mpeg": "mp3",
+}
 
 
 class Preset(models.Model):

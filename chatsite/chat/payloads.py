@@ -15,6 +15,9 @@ def attachment_payload(attachment: Attachment) -> dict:
         "id": str(attachment.code),
         "url": reverse("chat:attachment", args=[attachment.code]),
         "name": attachment.original_name,
+        "kind": attachment.kind,
+        "content_type": attachment.content_type,
+        "size_bytes": attachment.size_bytes,
         "width": attachment.width,
         "height": attachment.height,
     }

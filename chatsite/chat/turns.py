@@ -25,7 +25,7 @@ from chatsite.tools.registry import ToolSpec, specs_for
 
 NOT_FOUND = "Conversation not found."
 STILL_STREAMING = "An answer is still streaming in this conversation; stop it first."
-ATTACH_AGAIN = "An attached image was not found; attach it again."
+ATTACH_AGAIN = "An attached file was not found; attach it again."
 
 
 class ChatError(Exception):
@@ -153,15 +153,16 @@ def _write(plans: list[_Plan]) -> list[UpstreamRequest]:
     for plan in plans:
         conversation, provider = plan.conversation, plan.model.provider
         tools = tools_for(conversation, plan.model)
+        asked = [*plan.history, *plan.new[:-1]]
         messages = build_messages(
-            conversation, [*plan.history, *plan.new[:-1]], system_role(plan.model.name), tools=bool(tools)
+            conversation, asked, system_role(plan.model.name), plan.model.abilities(), tools=bool(tools)
         )
         if (
             conversation.title == Conversation._meta.get_field("title").default
             and len(messages) - bool(conversation.system_prompt.strip()) == 1
         ):
-            # The first question names the conversation.
-            conversation.title = title_from(answer_question_text(messages)) or "Image"
+            # The first question names the conversation (its first file's name when it has no text).
+            conversation.title = title_from(asked[-1].text) or title_from(_first_file_name(asked[-1])) or "Image"
         conversation.model = plan.model
         # The conversation moves to the top of the list.
         conversation.updated = now
@@ -186,11 +187,23 @@ def _turn(plan: _Plan, request: UpstreamRequest, **truncation) -> Turn:
     return Turn(plan.conversation, list(plan.new), plan.answer, request, **truncation)
 
 
-def answer_question_text(messages: list[dict]) -> str:
-    content = messages[-1]["content"]
-    if isinstance(content, str):
-        return content
-    return " ".join(part["text"] for part in content if part.get("type") == "text")
+def _first_file_name(question: Message) -> str:
+    attachments = getattr(question, "known_attachments", None)
+    if attachments is None:
+        attachments = list(question.attachments.all())
+    return attachments[0].original_name if attachments else ""
+
+
+# What each kind of attachment needs of the model, and how the refusal says it.
+NEEDS = {Attachment.Kind.IMAGE: ("vision", "images"), Attachment.Kind.AUDIO: ("audio", "audio")}
+
+
+def _check_model_takes(model: LanguageModel, attachments: list[Attachment]) -> None:
+    """Refuse a send the model cannot take; files go to any model (as text when it reads none)."""
+    for attachment in attachments:
+        ability, what = NEEDS.get(attachment.kind, (None, ""))
+        if ability and not getattr(model, ability):
+            raise ChatError(f"{model.display_name} does not take {what}: pick another model or remove the {what}.")
 
 
 def _check_text(text: object, *, allow_empty: bool) -> str:
@@ -251,6 +264,7 @@ def send_many(asks: list[Ask]) -> list[Turn | ChatError]:
                     raise ChatError(STILL_STREAMING)
                 model = _usable_model(conversation, ask.model)
                 attachments = _claim(ask.user, ask.attachments)
+                _check_model_takes(model, attachments)
                 if claimed.intersection(a.pk for a in attachments):  # already sent in this batch
                     raise ChatError(ATTACH_AGAIN)
                 claimed.update(a.pk for a in attachments)
@@ -270,7 +284,7 @@ def send_many(asks: list[Ask]) -> list[Turn | ChatError]:
 def _check_ask(ask: Ask) -> None:
     attachments = ask.attachments
     if not isinstance(attachments, list | tuple) or len(attachments) > settings.CHAT_MAX_IMAGES_PER_MESSAGE:
-        raise ChatError(f"At most {settings.CHAT_MAX_IMAGES_PER_MESSAGE} images can go with one message.")
+        raise ChatError(f"At most {settings.CHAT_MAX_IMAGES_PER_MESSAGE} files can go with one message.")
     _check_text(ask.text, allow_empty=bool(attachments))
 
 
@@ -350,7 +364,7 @@ def continue_answer(user, conversation_code) -> Turn:
         model = _usable_model(conversation, None)
         tools = tools_for(conversation, model)
         messages = [
-            *build_messages(conversation, history, system_role(model.name), tools=bool(tools)),
+            *build_messages(conversation, history, system_role(model.name), model.abilities(), tools=bool(tools)),
             {"role": "user", "content": CONTINUE_PROMPT},
         ]
         body = request_body(model, messages, conversation.parameters, tools)
@@ -365,14 +379,11 @@ def continue_answer(user, conversation_code) -> Turn:
 
 
 def tools_for(conversation: Conversation, model: LanguageModel) -> list[ToolSpec]:
-    """The tools switched on for the conversation, when its model can call tools."""
-    if not conversation.tools or not model_calls_tools(model):
+    """The tools switched on for the conversation, when its model can call tools (a model
+    known not to would refuse the request, or ignore them)."""
+    if not conversation.tools or not model.tools:
         return []
     return specs_for(conversation.tools)
-
-
-def model_calls_tools(model: LanguageModel) -> bool:
-    return True
 
 
 def request_body(model: LanguageModel, messages: list[dict], parameters: dict, tools: list[ToolSpec] = ()) -> dict:

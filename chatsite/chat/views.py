@@ -9,7 +9,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from chatsite.chat import turns
-from chatsite.chat.images import FORMATS, ImageRejected, store_image
+from chatsite.chat.files import TEXT_EXTENSIONS, store_upload
+from chatsite.chat.images import FORMATS, UploadRejected
 from chatsite.chat.models import Attachment, Conversation, Preset
 from chatsite.chat.parameters import ParameterError, clean_parameters
 from chatsite.chat.payloads import attachment_payload, conversation_payload, message_payload, preset_payload
@@ -43,6 +44,7 @@ def _model_choices() -> list[dict]:
             "label": m.display_name,
             "provider": m.provider.name,
             "is_demo": m.provider.managed == "local",
+            "abilities": m.abilities(),
         }
         for m in LanguageModel.objects.usable()
     ]
@@ -69,6 +71,7 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
         "conversation_url": "/c/00000000-0000-0000-0000-000000000000/",
         "max_upload_bytes": settings.CHAT_MAX_UPLOAD_BYTES,
         "allowed_image_types": list(FORMATS.values()),
+        "text_extensions": sorted(TEXT_EXTENSIONS),
         "demo_notice": bool(current and current.provider.managed == "local"),
         "no_models": not models,
         "presets": [preset_payload(p) for p in Preset.objects.select_related("model__provider")],
@@ -186,13 +189,13 @@ def upload(request: HttpRequest) -> JsonResponse:
     except ValueError:
         length = 0
     if length > settings.CHAT_MAX_UPLOAD_BYTES + 64 * 1024:
-        return _error(f"The image is larger than {settings.CHAT_MAX_UPLOAD_BYTES / 1048576:g} MB.", 413)
+        return _error(f"The file is larger than {settings.CHAT_MAX_UPLOAD_BYTES / 1048576:g} MB.", 413)
     upload = request.FILES.get("file")
     if upload is None:
         return _error("No file was sent.")
     try:
-        attachment = store_image(upload, request.user)
-    except ImageRejected as error:
+        attachment = store_upload(upload, request.user)
+    except UploadRejected as error:
         return _error(error.message, error.status)
     return JsonResponse(attachment_payload(attachment), status=201)
 
@@ -203,9 +206,15 @@ def attachment(request: HttpRequest, code) -> FileResponse:
         item = Attachment.objects.get(code=code, owner=request.user)
     except (Attachment.DoesNotExist, ValidationError, ValueError):
         raise Http404("Attachment not found.") from None
-    response = FileResponse(item.file.open("rb"), content_type=item.content_type)
-    # Only our re-encoded raster types are ever stored; never HTML or SVG, never sniffed.
-    response["Content-Disposition"] = f'inline; filename="{item.code}.{item.extension}"'
+    # Only our re-encoded raster images, PDFs, audio and plain text are stored, never HTML or
+    # SVG, and never sniffed. Images show inline; anything else is a download.
+    if item.kind == Attachment.Kind.IMAGE:
+        response = FileResponse(item.file.open("rb"), content_type=item.content_type)
+        response["Content-Disposition"] = f'inline; filename="{item.code}.{item.extension}"'
+    else:
+        content_type = "text/plain; charset=utf-8" if item.kind == Attachment.Kind.TEXT else item.content_type
+        name = item.original_name or f"{item.code}.{item.extension}"
+        response = FileResponse(item.file.open("rb"), content_type=content_type, as_attachment=True, filename=name)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

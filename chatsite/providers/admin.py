@@ -3,9 +3,20 @@
 from django import forms
 from django.contrib import admin, messages
 
-from chatsite.providers.catalog import refresh_models, set_default
+from chatsite.providers.catalog import family_fields, refresh_models, set_default
 from chatsite.providers.client import ProviderError
-from chatsite.providers.models import LanguageModel, Provider
+from chatsite.providers.models import ABILITY_FIELDS, LanguageModel, Provider
+
+
+def _take_abilities(model: LanguageModel, changed: list[str], adding: bool) -> None:
+    """An admin's edit of the abilities sticks (refreshes leave them); a model added without
+    touching them gets the family table's."""
+    if set(ABILITY_FIELDS) & set(changed):
+        if "abilities_by_hand" not in changed:
+            model.abilities_by_hand = True
+    elif adding:
+        for field, value in family_fields(model.name).items():
+            setattr(model, field, value)
 
 
 class ProviderForm(forms.ModelForm):
@@ -59,6 +70,13 @@ class ProviderAdmin(admin.ModelAdmin):
     inlines = [LanguageModelInline]
     actions = ["refresh_model_list"]
 
+    def save_formset(self, request, form, formset, change) -> None:
+        # Models added in the inline (a gateway without /models) get the family table's abilities.
+        for inline_form in formset.forms:
+            if inline_form.instance.pk is None and inline_form.has_changed():
+                _take_abilities(inline_form.instance, [], adding=True)
+        super().save_formset(request, form, formset, change)
+
     @admin.display(boolean=True, description="API key set")
     def key_set(self, provider: Provider) -> bool:
         return bool(provider.api_key)
@@ -80,12 +98,27 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(LanguageModel)
 class LanguageModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "label", "provider", "hidden", "is_default", "added_by_hand"]
-    list_filter = ["provider", "hidden", "is_default"]
+    list_display = ["name", "label", "provider", "hidden", "is_default", "added_by_hand", "vision", "context_length"]
+    list_filter = ["provider", "hidden", "is_default", "vision", "abilities_by_hand"]
+    fieldsets = [
+        (None, {"fields": ["provider", "name", "label", "hidden", "is_default", "added_by_hand", "token_field"]}),
+        (
+            "Abilities",
+            {
+                "fields": [*ABILITY_FIELDS, "abilities_by_hand"],
+                "description": "Filled from GET /models where the provider says, else from the table of known "
+                "model families. Editing them here keeps them through later refreshes.",
+            },
+        ),
+    ]
     list_editable = ["label", "hidden"]
     search_fields = ["name", "label"]
     list_select_related = ["provider"]
     actions = ["make_default", "hide", "show"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        _take_abilities(obj, form.changed_data, adding=not change)
+        super().save_model(request, obj, form, change)
 
     @admin.action(description="Make the selected model the default")
     def make_default(self, request, queryset) -> None:

@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 
-from chatsite.providers.catalog import ensure_default, refresh_models, set_default
+from chatsite.providers.catalog import ensure_default, family_fields, refresh_models, set_default
 from chatsite.providers.client import ProviderError
 from chatsite.providers.models import LanguageModel, Provider
 
@@ -33,7 +33,9 @@ def configure_env_provider() -> Provider | None:
     except ProviderError as error:
         log.warning("Could not list the models of %s: %s", provider.base_url, error.message)
     if settings.OPENAI_MODEL:
-        model, _ = LanguageModel.objects.get_or_create(provider=provider, name=settings.OPENAI_MODEL)
+        model, _ = LanguageModel.objects.get_or_create(
+            provider=provider, name=settings.OPENAI_MODEL, defaults=family_fields(settings.OPENAI_MODEL)
+        )
         set_default(model)
     return provider
 
@@ -50,7 +52,9 @@ def register_local_model(base_url: str, api_key: str, model_name: str, label: st
         managed=LOCAL,
         defaults={"name": "Local demo (llama.cpp)", "base_url": base_url, "api_key": api_key, "enabled": True},
     )
-    LanguageModel.objects.get_or_create(provider=provider, name=model_name, defaults={"label": label})
+    LanguageModel.objects.get_or_create(
+        provider=provider, name=model_name, defaults={"label": label, **family_fields(model_name)}
+    )
     ensure_default()
     return provider
 

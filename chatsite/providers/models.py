@@ -52,6 +52,22 @@ class LanguageModel(models.Model):
         choices=[("max_tokens", "max_tokens"), ("max_completion_tokens", "max_completion_tokens")],
         help_text="The field for the answer's length limit; learned when the provider refuses the other one.",
     )
+    # What the model can do: from GET /models where it says so, else the family table
+    # (families.py). Defaults are the table's for an unknown model.
+    vision = models.BooleanField(default=True, help_text="Takes images.")
+    tools = models.BooleanField(default=True, help_text="Calls tools (functions).")
+    reasoning = models.BooleanField(default=False, help_text="Thinks before answering; takes reasoning effort.")
+    json = models.BooleanField("JSON mode", default=True, help_text="Takes response_format (JSON answers).")
+    logprobs = models.BooleanField(default=True, help_text="Returns token probabilities.")
+    audio = models.BooleanField(default=False, help_text="Takes audio input (WAV, MP3).")
+    files = models.BooleanField(default=False, help_text="Reads PDF files; others get the extracted text.")
+    web_search = models.BooleanField(default=False, help_text="Takes web_search_options.")
+    context_length = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens in the context window.")
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Longest answer in tokens.")
+    # Set when an admin edits the abilities: refreshing the model list leaves them alone then.
+    abilities_by_hand = models.BooleanField(
+        default=False, help_text="The abilities were set by an admin; untick to take them from GET /models again."
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     objects = LanguageModelQuerySet.as_manager()
@@ -68,3 +84,23 @@ class LanguageModel(models.Model):
     @property
     def display_name(self) -> str:
         return self.label or self.name
+
+    def abilities(self) -> dict:
+        """The page's shape of what this model can do (read by the composer and settings)."""
+        return {
+            **{flag: getattr(self, flag) for flag in ABILITY_FLAGS},
+            "context_length": self.context_length,
+            "max_output": self.max_output_tokens,
+        }
+
+    def set_abilities(self, abilities: dict) -> None:
+        """Take abilities in the families.py / abilities() shape."""
+        for flag in ABILITY_FLAGS:
+            setattr(self, flag, bool(abilities[flag]))
+        self.context_length = abilities["context_length"]
+        self.max_output_tokens = abilities["max_output"]
+
+
+ABILITY_FLAGS = ("vision", "tools", "reasoning", "json", "logprobs", "audio", "files", "web_search")
+# The model fields an admin edits as "abilities".
+ABILITY_FIELDS = (*ABILITY_FLAGS, "context_length", "max_output_tokens")

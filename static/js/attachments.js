@@ -1,27 +1,67 @@
-// Images attached in the composer: checked, uploaded at once, previewed from a blob: URL
-// until the message is sent. Files come from the picker, drag and drop, or paste.
+// Files attached in the composer (images, PDFs, text files, WAV or MP3): checked against the
+// chosen model, uploaded at once, previewed until the message is sent. Files come from the
+// picker, drag and drop, or paste. The server tells files apart by their bytes and has the last
+// word; the checks here only save an upload and say early why something cannot go.
 import { uploadFile } from './net.js';
 
-const formatBytes = (n) => (n >= 1048576 ? `${+(n / 1048576).toFixed(1)} MB` : `${Math.ceil(n / 1024)} KB`);
+export const formatBytes = (n) => (n >= 1048576 ? `${+(n / 1048576).toFixed(1)} MB` : `${Math.ceil(n / 1024)} KB`);
+export const KIND_LABELS = { image: 'Image', pdf: 'PDF', text: 'Text', audio: 'Audio' };
+const AUDIO_TYPES = ['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/mpeg', 'audio/mp3'];
+// What each kind needs of the model, and how a refusal names it.
+const NEEDS = { image: ['vision', 'images'], audio: ['audio', 'audio'] };
+
+const extension = (name) => (name.includes('.') ? name.split('.').pop().toLowerCase() : '');
 
 export class AttachmentTray {
-  constructor(tray, { uploadUrl, maxBytes, types, onChange }) {
+  constructor(tray, { uploadUrl, maxBytes, types, textExtensions, model, onChange }) {
     this.tray = tray;
     this.uploadUrl = uploadUrl;
     this.maxBytes = maxBytes;
     this.types = types;
+    this.textExtensions = textExtensions;
+    this.model = model; // () => the chosen model's {label, abilities}, or null
     this.onChange = onChange;
-    this.items = []; // {file, url, status: 'uploading'|'ready'|'error', id, el}
+    this.items = []; // {file, kind, url, status: 'uploading'|'ready'|'error', id, el, blocked}
+  }
+
+  // The `accept` list for the file picker.
+  get accept() {
+    return ['image/*', 'application/pdf', '.pdf', '.wav', '.mp3', ...AUDIO_TYPES, ...this.textExtensions.map((e) => `.${e}`)].join(',');
+  }
+
+  kindOf(file) {
+    const ext = extension(file.name || '');
+    if (file.type.startsWith('image/')) return this.types.includes(file.type) ? 'image' : null;
+    if (file.type === 'application/pdf' || ext === 'pdf') return 'pdf';
+    if (AUDIO_TYPES.includes(file.type) || ext === 'wav' || ext === 'mp3') return 'audio';
+    if (this.textExtensions.includes(ext)) return 'text';
+    return null;
+  }
+
+  // Why the chosen model cannot take this kind of file, or null.
+  refusal(kind) {
+    const model = this.model();
+    const need = NEEDS[kind];
+    if (!model || !need || model.abilities[need[0]]) return null;
+    return `${model.label} does not take ${need[1]}`;
+  }
+
+  // A note for what goes in another form than attached: a PDF to a model that reads no files.
+  note(kind) {
+    const model = this.model();
+    if (kind !== 'pdf' || !model || model.abilities.files) return '';
+    return `sent as text: ${model.label} does not read files`;
   }
 
   add(files) {
     for (const file of files) {
-      const item = { file, url: null, status: 'uploading', id: null, el: null };
-      // A quick check here saves an upload; the server checks again and has the last word.
+      const kind = this.kindOf(file);
+      const item = { file, kind, url: null, status: 'uploading', id: null, el: null, blocked: null };
       let problem = null;
-      if (!this.types.includes(file.type)) problem = 'not a supported image (PNG, JPEG, GIF or WebP)';
+      if (!kind) problem = 'not a file chatsite takes (PNG, JPEG, GIF or WebP images, PDF or text files, WAV or MP3)';
       else if (file.size > this.maxBytes) problem = `larger than the ${formatBytes(this.maxBytes)} limit`;
-      if (!problem) item.url = URL.createObjectURL(file);
+      else problem = this.refusal(kind);
+      if (!problem && kind === 'image') item.url = URL.createObjectURL(file);
       this.items.push(item);
       this.render(item);
       if (problem) this.fail(item, problem);
@@ -39,25 +79,53 @@ export class AttachmentTray {
     } catch (err) {
       this.fail(item, err.message);
     }
-    this.changed();
+    this.recheck();
   }
 
   fail(item, message) {
     item.status = 'error';
     item.el.classList.remove('is-uploading');
     item.el.classList.add('has-error');
-    item.el.querySelector('.attachment-error').textContent = `${item.file.name || 'Image'}: ${message}`;
+    item.el.querySelector('.attachment-error').textContent = `${item.file.name || 'File'}: ${message}`;
+  }
+
+  // After a change of model: mark what it cannot take (and clear what it now can).
+  recheck() {
+    for (const item of this.items) {
+      if (item.status === 'error') continue;
+      item.blocked = this.refusal(item.kind);
+      item.el.classList.toggle('has-error', Boolean(item.blocked));
+      item.el.querySelector('.attachment-error').textContent = item.blocked ? `${item.file.name || 'File'}: ${item.blocked}` : '';
+      const note = item.el.querySelector('.attachment-note');
+      if (note) note.textContent = this.note(item.kind);
+    }
+    this.changed();
   }
 
   render(item) {
     const el = document.createElement('div');
     el.className = 'attachment-pending is-uploading';
+    el.dataset.kind = item.kind || '';
     if (item.url) {
       const img = document.createElement('img');
       img.className = 'attachment-thumb';
       img.src = item.url;
       img.alt = item.file.name || 'Pasted image';
       el.append(img);
+    } else {
+      const chip = document.createElement('span');
+      chip.className = 'attachment-chip';
+      const name = document.createElement('span');
+      name.className = 'attachment-name';
+      name.textContent = item.file.name || 'File';
+      const info = document.createElement('span');
+      info.className = 'attachment-info';
+      info.textContent = `${KIND_LABELS[item.kind] || 'File'} · ${formatBytes(item.file.size)}`;
+      const note = document.createElement('span');
+      note.className = 'attachment-note';
+      note.textContent = this.note(item.kind);
+      chip.append(name, info, note);
+      el.append(chip);
     }
     const error = document.createElement('span');
     error.className = 'attachment-error';
@@ -65,7 +133,7 @@ export class AttachmentTray {
     remove.type = 'button';
     remove.className = 'attachment-remove';
     remove.textContent = '×';
-    remove.setAttribute('aria-label', `Remove ${item.file.name || 'image'}`);
+    remove.setAttribute('aria-label', `Remove ${item.file.name || 'file'}`);
     remove.addEventListener('click', () => this.remove(item));
     el.append(error, remove);
     item.el = el;
@@ -84,7 +152,12 @@ export class AttachmentTray {
   }
 
   get readyIds() {
-    return this.items.filter((i) => i.status === 'ready').map((i) => i.id);
+    return this.items.filter((i) => i.status === 'ready' && !i.blocked).map((i) => i.id);
+  }
+
+  // The first reason the chosen model cannot take what is in the tray, or null.
+  get blockedReason() {
+    return this.items.find((i) => i.blocked && i.status !== 'error')?.blocked || null;
   }
 
   get isEmpty() {
@@ -105,7 +178,7 @@ export class AttachmentTray {
       this.items.push(item);
       this.tray.append(item.el);
     }
-    this.changed();
+    this.recheck();
   }
 
   static release(items) {
@@ -118,9 +191,8 @@ export class AttachmentTray {
   }
 }
 
-// Image files dropped or pasted anywhere on the page go to `onFiles`.
-export function acceptDroppedAndPastedImages(onFiles) {
-  const images = (list) => [...(list || [])].filter((f) => f.type.startsWith('image/'));
+// Files dropped or pasted anywhere on the page go to `onFiles`.
+export function acceptDroppedAndPastedFiles(onFiles) {
   const hasFiles = (e) => [...(e.dataTransfer?.types || [])].includes('Files');
   let depth = 0; // dragenter/dragleave fire for every child element crossed
   document.addEventListener('dragenter', (e) => {
@@ -144,7 +216,7 @@ export function acceptDroppedAndPastedImages(onFiles) {
     onFiles([...e.dataTransfer.files]);
   });
   document.addEventListener('paste', (e) => {
-    const files = images(e.clipboardData?.files);
+    const files = [...(e.clipboardData?.files || [])];
     if (!files.length || e.target.closest?.('.message-edit')) return; // edits take text only
     // Keep ordinary text paste working when the clipboard also has text.
     if (!e.clipboardData.getData('text/plain')) e.preventDefault();
