@@ -302,11 +302,6 @@ def serve(
     if api_key:
         params.api_keys = [api_key]
     params.verbosity = verbosity
-    if model == model_path():
-        # SmolLM2's own template drops tools; this one is the same ChatML with them.
-        from chatsite.providers.chatml_tools import TEMPLATE
-
-        params.chat_template = TEMPLATE
 
     began = time.monotonic()
     server = xllamacpp.Server(params)
