@@ -647,3 +647,24 @@ async def test_stored_logprobs_are_capped(alice, conversation, upstream, monkeyp
     assert [t[0] for t in done["logprobs"]] == ["Hello", ",", " world"]
     assert len([t for f in frames if f["type"] == "delta" for t in f.get("logprobs", [])]) == 3
     await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    "quirks",
+    [
+        {"role_chunk": False},
+        {"usage_in_finish": True},
+        {"keepalive": True, "crlf": True},
+        {"split": True, "role_chunk": False, "usage_in_finish": True},
+        {"model": "openai/gpt-4o-2024-08-06"},  # chunks name a dated model, not the one asked for
+    ],
+)
+async def test_gateway_quirks_give_the_same_answer_and_usage(alice, conversation, upstream, quirks):
+    upstream.script(tokens=["Fine", " ", "thanks", "."], **quirks)
+    socket = await open_socket(alice)
+    await start(socket, conversation, "How are you")
+    frames = await frames_until(socket, is_done)
+    done = frames[-1]["message"]
+    assert (done["status"], done["text"], answer_text(frames)) == ("complete", "Fine thanks.", "Fine thanks.")
+    assert (done["completion_tokens"], done["usage_estimated"]) == (4, False)
+    await socket.disconnect()
