@@ -316,15 +316,15 @@ const count = (n) => n.toLocaleString('en-US');
 // reasoning, which is not sent back), before the new question; against the context length.
 function showContextUsage(answer) {
   const d = answer?.status === 'streaming' ? null : answer?.data;
-  const used = d ? (d.prompt_tokens ?? 0) + (d.completion_tokens ?? 0) - (d.reasoning_tokens ?? 0) : 0;
+  const used = !d ? 0 : d.context_tokens ?? (d.prompt_tokens ?? 0) + (d.completion_tokens ?? 0) - (d.reasoning_tokens ?? 0);
   els.usage.hidden = !used;
   if (!used) return;
   const context = currentModel()?.abilities.context_length;
   const about = d.usage_estimated ? '≈ ' : '';
   els.usage.textContent = context ? `${about}${count(used)} / ${count(context)} tokens` : `${about}${count(used)} tokens`;
   els.usage.classList.toggle('context-usage--high', Boolean(context) && used > 0.8 * context);
-  els.usage.title = 'Tokens this conversation carries: the last answer\'s prompt and answer tokens '
-    + '(without its reasoning, which is not sent back), about what the next request sends before your new message'
+  els.usage.title = 'Tokens this conversation carries: the prompt and answer tokens of the last request '
+    + '(without reasoning, which is not sent back), about what the next request sends before your new message'
     + (context ? `, against the model's context length of ${count(context)} tokens.` : '. The model\'s context length is not known.')
     + (d.usage_estimated ? ' Estimated: the provider sent no counts.' : '');
 }
@@ -425,7 +425,11 @@ function onDelta(f) {
   m.text += f.text;
   if (f.reasoning) m.reasoning += f.reasoning;
   if (f.refusal) m.refusal += f.refusal;
-  if (f.tool_calls) m.toolCalls = f.tool_calls;
+  if (f.tool_calls?.length) {
+    // The calls of one round, the one that changed: earlier rounds are final.
+    const round = f.tool_calls[0].round;
+    m.toolCalls = [...m.toolCalls.filter((c) => c.round !== round), ...f.tool_calls];
+  }
   if (f.citations) m.citations.push(...f.citations);
   if (f.logprobs) m.logprobs.push(...f.logprobs);
   scheduleBody(m);

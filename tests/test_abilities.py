@@ -38,7 +38,7 @@ def test_refresh_reads_what_an_openrouter_style_list_says(provider):
         "logprobs": True,
         "audio": True,
         "files": True,
-        "web_search": False,
+        "web_search": True,
         "context_length": 32768,
         "max_output": 4096,
     }

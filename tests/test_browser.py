@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
-import json
 import os
 import re
 import shutil
@@ -1050,44 +1049,28 @@ def test_the_token_view_grows_by_appending_while_the_answer_streams(page, up):
     expect(answer.locator(".token-text > .tok[data-mark=kept]")).to_have_text("t0")
 
 
-def with_abilities(page: Page, abilities: dict) -> Page:
-    """Give every model in the chat page's config these abilities (as the server will)."""
-    # The page's config is read with JSON.parse; patching the parsed object is simpler than
-    # rewriting the served page, which Chromium then no longer treats as the loopback origin.
-    page.add_init_script(
-        f"""(() => {{
-          const parse = JSON.parse;
-          JSON.parse = function (...args) {{
-            const value = parse.apply(this, args);
-            if (value && Array.isArray(value.models) && 'ws_path' in value) {{
-              for (const model of value.models) model.abilities = {json.dumps(abilities)};
-            }}
-            return value;
-          }};
-        }})();"""
-    )
-    return page
-
-
-def test_web_search_is_offered_only_where_the_model_can_search_and_reaches_the_provider(page, context, up):
-    with_abilities(page, {"web_search": False, "logprobs": False, "vision": True})
+def test_web_search_is_offered_only_where_the_model_can_search_and_reaches_the_provider(page, up):
     open_chat(page)
+    # test/model-b's /models entry names neither web_search_options nor logprobs.
+    page.select_option("#model-select", label="test/model-b")
     page.locator("#settings-button").click()
     form = page.locator("#settings-dialog form")
     expect(form.locator("[name=web_search]")).to_be_disabled()
     expect(form.locator("[name=search_context_size]")).to_be_disabled()
     expect(form.locator("[name=logprobs]")).to_be_disabled()
-    expect(form.locator('.ability-note[data-ability="web_search"]')).to_have_text("test/model-a cannot search the web.")
+    expect(form.locator('.ability-note[data-ability="web_search"]')).to_have_text("test/model-b cannot search the web.")
     expect(form.locator('.ability-note[data-ability="logprobs"]')).to_be_visible()
+    expect(form.locator("[name=reasoning_effort]")).to_be_enabled()  # it does take reasoning effort
     page.locator("#settings-dialog .settings-cancel").click()
 
-    # A model that can search (or whose abilities nobody described) offers it.
-    page = with_abilities(context.new_page(), {"web_search": True})
-    open_chat(page)
+    # test/model-a's says it searches: offered, saved and sent.
+    page.select_option("#model-select", label="test/model-a")
     page.locator("#settings-button").click()
-    form = page.locator("#settings-dialog form")
-    expect(form.locator("[name=logprobs]")).to_be_enabled()  # no "logprobs" key: offered
+    expect(form.locator("[name=logprobs]")).to_be_enabled()
     expect(form.locator('.ability-note[data-ability="web_search"]')).to_be_hidden()
+    expect(form.locator('.ability-note[data-ability="reasoning"]')).to_have_text(
+        "test/model-a takes no reasoning effort."
+    )
     form.locator("[name=web_search]").check()
     form.locator("[name=search_context_size]").select_option("high")
     page.locator("#settings-dialog .settings-save").click()

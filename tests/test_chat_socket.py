@@ -565,17 +565,27 @@ async def test_an_answer_without_citations_or_logprobs_sends_none(alice, convers
     await socket.disconnect()
 
 
-async def test_web_search_options_reach_the_provider(alice, conversation, upstream):
+async def test_web_search_options_reach_a_model_that_searches_and_no_other(alice, conversation, model, upstream):
     options = {
         "search_context_size": "low",
         "user_location": {"type": "approximate", "approximate": {"country": "FR", "city": "Lyon"}},
     }
-    conversation.parameters = {"web_search_options": options}
+    conversation.parameters = {"web_search_options": options, "reasoning_effort": "low", "logprobs": True}
     await conversation.asave()
+    await type(model).objects.filter(pk=model.pk).aupdate(web_search=True, reasoning=False, logprobs=False)
     socket = await open_socket(alice)
     await start(socket, conversation)
     await frames_until(socket, is_done)
-    assert upstream.requests[-1]["json"]["web_search_options"] == options
+    sent = upstream.requests[-1]["json"]
+    assert sent["web_search_options"] == options
+    # What the model is known not to take is left out, not sent to be refused.
+    assert "reasoning_effort" not in sent and "logprobs" not in sent
+    await type(model).objects.filter(pk=model.pk).aupdate(web_search=False, reasoning=True)
+    await socket.send_json_to({"type": "send", "conversation": str(conversation.code), "text": "Again"})
+    await frames_until(socket, lambda f: f["type"] == "message" and f["message"]["text"] == "Again")
+    await frames_until(socket, is_done)
+    sent = upstream.requests[-1]["json"]
+    assert "web_search_options" not in sent and sent["reasoning_effort"] == "low"
     await socket.disconnect()
 
 

@@ -567,3 +567,17 @@ def test_odd_logprobs_are_bounded_not_trusted() -> None:
     assert event.tokens[1] == ["c", 0.0, []]
     assert len(event.tokens) == 3
     assert event.tokens[2][0] == "x" * 200 and event.tokens[2][1] == -9999.0 and len(event.tokens[2][2]) == 20
+
+
+async def test_text_that_arrived_before_a_drop_is_kept_even_when_the_reader_was_busy(upstream: Upstream) -> None:
+    # The server sends two tokens and drops the connection while the reader is still busy with
+    # the first (publishing it on a slow channel layer): aiohttp raises the drop before handing
+    # over what it had received, and that text must not be lost.
+    upstream.script(tokens=["Part", "ial", " more"], drop_after=2, delay=0.01)
+    texts = []
+    with pytest.raises(ProviderError) as caught:
+        async for events in stream_reads(upstream.base_url, KEY, build_body(MODEL, MESSAGES), hold=lambda: 0.02):
+            texts += [event.text for event in events if isinstance(event, Delta)]
+            await asyncio.sleep(0.3)
+    assert caught.value.code == "dropped"
+    assert "".join(texts) == "Partial"

@@ -49,6 +49,7 @@ def test_the_calculator_evaluates_arithmetic(expression, value):
         ("1 +", "not an arithmetic expression"),
         ("1" * 600, "longer than"),
         ("exp(1000)", "too large"),
+        ("round(5, -10**7)", "digits up to 100"),
     ],
 )
 def test_the_calculator_refuses_what_is_not_safe_arithmetic(expression, words):
@@ -67,6 +68,8 @@ ALLOWED = ["https://tools.example.com/api", "http://127.0.0.1:9000/"]
         ("https://tools.example.com/api", True),
         ("https://tools.example.com/api/weather", True),
         ("https://tools.example.com/apiother", False),
+        ("https://tools.example.com/api/../admin", False),
+        ("https://tools.example.com/api/%2e%2e/admin", False),
         ("https://tools.example.com.evil.net/api", False),
         ("http://tools.example.com/api", False),
         ("https://tools.example.com:8443/api", False),
@@ -120,6 +123,18 @@ def test_a_call_without_an_id_gets_one_and_a_nameless_call_is_dropped():
     [call] = calls.close(at=5)
     assert call["id"].startswith("call_") and len(call["id"]) > 10
     assert (call["name"], call["arguments"], call["at"]) == ("calculator", '{"expression": "1+1"}', 5)
+
+
+def test_a_reused_index_with_a_new_id_is_a_new_call_and_a_reply_runs_at_most_16_calls():
+    calls = Round(0)
+    calls.add(ToolCallDelta(0, "a", "calculator", "{}"))
+    calls.add(ToolCallDelta(0, "b", "calculator", "{}"))  # Gemini-style: every call at index 0
+    for i in range(1, 17):
+        calls.add(ToolCallDelta(i, f"c{i}", "calculator", "{}"))
+    closed = calls.close(at=0)
+    assert [c["id"] for c in closed[:2]] == ["a", "b"] and len(closed) == 18
+    assert [c["status"] for c in closed].count("error") == 2
+    assert "at most 16" in closed[-1]["result"]
 
 
 def test_an_answer_with_tools_goes_back_as_assistant_and_tool_messages():
@@ -210,8 +225,9 @@ async def test_a_tool_call_is_run_and_its_result_given_back_until_the_model_answ
     # The browser saw the call stream in, run, and finish.
     states = [c["status"] for f in frames if f["type"] == "delta" for c in f.get("tool_calls", [])]
     assert states[0] == "streaming" and "running" in states and states[-1] == "done"
-    # Usage adds up over both requests.
+    # Usage adds up over both requests; the context counts only the last one.
     assert done["completion_tokens"] == 2
+    assert done["prompt_tokens"] > done["context_tokens"] - 2 > 0
     row = await Message.objects.aget(code=done["id"])
     assert row.tool_calls[0]["result"] == "42" and row.text == "It is 42."
 
@@ -345,6 +361,8 @@ async def test_an_http_tool_is_called_with_the_arguments_as_json(alice, model, u
     [tool_request] = [r for r in upstream.requests if r["path"] == "/tools/weather"]
     assert tool_request["json"] == {"city": "Paris"}
     assert tool_request["headers"]["authorization"] == "Bearer tool-secret"
+    # Not compressed: the shared client hands the body over as it comes.
+    assert tool_request["headers"]["accept-encoding"] == "identity"
     definition = upstream.requests[-1]["json"]["tools"][0]["function"]
     assert definition == {
         "name": "weather",
@@ -462,3 +480,36 @@ async def test_a_model_that_cannot_call_tools_gets_none_but_the_switch_is_kept(a
     assert "tools" not in upstream.requests[-1]["json"]
     await conversation.arefresh_from_db()
     assert conversation.tools == ["calculator"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_long_tool_answer_is_read_whole_then_cut_with_a_note(alice, model, upstream, http_tool, settings):
+    settings.TOOL_RESULT_CHARS = 150_000
+    conversation = await Conversation.objects.acreate(owner=alice, model=model, tools=["weather"])
+    upstream.tool_answers["weather"] = {"body": "x" * 200_000}
+    upstream.script(tokens=[], tool_calls=[{"id": "w1", "name": "weather", "arguments": "{}"}])
+    upstream.script(tokens=["Long."])
+    done = (await ask(alice, conversation))[-1]["message"]
+    result = done["tool_calls"][0]["result"]
+    assert result.startswith("x" * 150_000)
+    assert result.endswith("[cut: the result was 200,000 characters, only the first 150,000 are given]")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_call_cut_short_by_stop_goes_back_later_as_a_valid_call_not_run(alice, conversation, upstream):
+    upstream.script(tokens=[], tool_calls=[calc("1 + 2 + 3 + 4 + 5 + 6")], delay=0.3)
+    socket = await open_socket(alice)
+    code = str(conversation.code)
+    await socket.send_json_to({"type": "subscribe", "conversation": code})
+    await socket.send_json_to({"type": "send", "conversation": code, "text": "Sum?"})
+    await frames_until(socket, lambda f: bool(f.get("tool_calls")))
+    await socket.send_json_to({"type": "stop", "conversation": code})
+    done = (await frames_until(socket, is_done))[-1]["message"]
+    await socket.disconnect()
+    [call] = done["tool_calls"]
+    assert (call["status"], call["id"]) == ("stopped", "call_1")
+    upstream.script(tokens=["OK."])
+    await ask(alice, conversation, "Never mind")
+    sent = upstream.requests[-1]["json"]["messages"]
+    assert sent[1]["tool_calls"][0]["function"]["arguments"] == "{}"  # the cut JSON is not sent
+    assert sent[2] == {"role": "tool", "tool_call_id": "call_1", "content": sent[2]["content"]}

@@ -45,7 +45,14 @@ DEFAULT_MODELS = [
         "context_length": 32768,
         "architecture": {"input_modalities": ["text", "image", "file", "audio"], "output_modalities": ["text"]},
         "top_provider": {"context_length": 32768, "max_completion_tokens": 4096},
-        "supported_parameters": ["max_tokens", "temperature", "tools", "response_format", "logprobs"],
+        "supported_parameters": [
+            "max_tokens",
+            "temperature",
+            "tools",
+            "response_format",
+            "logprobs",
+            "web_search_options",
+        ],
     },
     {
         "id": "test/model-b",

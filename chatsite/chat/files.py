@@ -3,6 +3,7 @@ WAV or MP3 audio. All are stored under our own names and served only to their ow
 
 import io
 import logging
+import time
 import wave
 
 from django.conf import settings
@@ -72,6 +73,9 @@ def _check_wav(data: bytes) -> None:
         raise UploadRejected("The WAV file is damaged, or not PCM audio.", 415) from None
 
 
+PDF_SECONDS = 10.0  # reading a PDF's text at upload
+
+
 def pdf_text(data: bytes) -> str:
     """The text of a PDF, page after page, cut at CHAT_MAX_FILE_CHARS (the cut is marked)."""
     try:
@@ -82,7 +86,11 @@ def pdf_text(data: bytes) -> str:
         if pages > settings.CHAT_MAX_PDF_PAGES:
             raise UploadRejected(f"The PDF has {pages} pages; the limit is {settings.CHAT_MAX_PDF_PAGES}.")
         limit, parts, size = settings.CHAT_MAX_FILE_CHARS, [], 0
-        for page in reader.pages:
+        # A hostile PDF can make every page decode the same huge stream: bound the time too.
+        deadline = time.monotonic() + PDF_SECONDS
+        for number, page in enumerate(reader.pages, 1):
+            if time.monotonic() > deadline:
+                raise UploadRejected(f"Reading the PDF took too long (stopped at page {number}).", 415)
             text = page.extract_text() or ""
             parts.append(text)
             size += len(text)

@@ -73,6 +73,7 @@ FINAL_FIELDS = [
     "usage_estimated",
     "json_check",
     "tool_calls",
+    "context_tokens",
     "first_token_ms",
     "duration_ms",
     "updated",
@@ -167,7 +168,11 @@ class Generation:
         # Tool calls: those of earlier rounds (run), and the round streaming now.
         self.calls: list[dict] = list(answer.tool_calls or [])
         self.round = Round(1 + max((call.get("round", 0) for call in self.calls), default=-1))
-        self.calls_changed = False
+        self.changed_calls: list[dict] | None = None  # the round whose calls tabs have not seen
+        # How much of the text the provider has already been sent (a continued answer's so far).
+        self.text_sent = len(answer.text)
+        # The last request's own counts: what the conversation now carries into the next one.
+        self.last_usage: Usage | None = None
         self.seq = 0
         self.stop_requested = False
         self.task: asyncio.Task | None = None
@@ -209,11 +214,11 @@ class Generation:
                 await _remember_token_field(self.request.model_id, field)
             # The tool loop: run what the model called, give it the results, let it go on.
             rounds = 0
-            while self.round.calls:
+            while calls := self.round.close(len(self.streams["text"].all())):
                 if rounds == settings.CHAT_TOOL_ROUNDS:
                     raise ToolLimit(settings.CHAT_TOOL_ROUNDS)
                 rounds += 1
-                body = await self._run_round(body)
+                body = await self._run_round(body, calls)
                 await self._stream(body, started)
             answer.status = Message.Status.COMPLETE
         except ProviderError as error:
@@ -239,6 +244,8 @@ class Generation:
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
+            # Calls cut short or never run are kept, closed (an id, valid for sending back later).
+            self.round.close(len(self.streams["text"].all()))
             for call in self.calls + self.round.calls:
                 if call["status"] in ("streaming", "running"):
                     call["status"] = "stopped"
@@ -257,6 +264,11 @@ class Generation:
                 answer.completion_tokens = self.usage_before["completion_tokens"] + completion
                 answer.total_tokens = answer.prompt_tokens + answer.completion_tokens
                 answer.usage_estimated = True
+                answer.context_tokens = prompt + completion
+            elif self.last_usage is not None:
+                last = self.last_usage
+                # Reasoning is not sent back upstream, so it takes no room in the next request.
+                answer.context_tokens = last.prompt_tokens + last.completion_tokens - last.reasoning_tokens
             if answer.status == Message.Status.COMPLETE:
                 answer.json_check = check_json_answer(self.request.body or {}, answer.text)
             try:
@@ -296,7 +308,7 @@ class Generation:
                             self.wrote = True
                             answer.first_token_ms = round((time.monotonic() - started) * 1000)
                         self.round.add(event)
-                        self.calls_changed = True
+                        self.changed_calls = self.round.calls
                     elif type(event) is Logprobs:
                         if room := LOGPROB_TOKENS - len(self.logprobs):
                             self.logprobs.extend(event.tokens[:room])
@@ -306,6 +318,7 @@ class Generation:
                         answer.finish_reason = event.reason[:40]
                     elif type(event) is Usage:
                         self.usage_seen = True
+                        self.last_usage = event
                         for field, before in self.usage_before.items():
                             setattr(answer, field, (before + getattr(event, field)) or None)
                 await self._publish_pending()
@@ -315,27 +328,28 @@ class Generation:
         # A next round's usage adds to this one's.
         self.usage_before = {field: getattr(answer, field) or 0 for field in USAGE_FIELDS}
 
-    async def _run_round(self, body: dict) -> dict:
+    async def _run_round(self, body: dict, calls: list[dict]) -> dict:
         """Run the calls the model just made (at the same time: they are independent by the
         API's contract) and return the next request: the same with the calls and results added."""
         text = self.streams["text"]
         written = text.all()
-        done_before = max((call["at"] for call in self.calls), default=0)
-        calls = self.round.close(len(written))
-        for call in calls:
+        runnable = [call for call in calls if call["status"] == "streaming"]
+        for call in runnable:
             call["status"] = "running"
-        self.calls_changed = True
+        self.changed_calls = calls
         await self._publish_pending()
         specs = {spec.name: spec for spec in self.request.tools}
-        await asyncio.gather(*(self._run_call(specs.get(call["name"]), call) for call in calls))
+        await asyncio.gather(*(self._run_call(specs.get(call["name"]), call) for call in runnable))
         self.calls += calls
         self.round = Round(self.round.number + 1)
-        self.calls_changed = True
+        self.changed_calls = calls
         if written and not written.endswith("\n"):
             text.parts.append("\n\n")  # the next round's text starts a new paragraph
         await self._publish_pending()
         await database_sync_to_async(self._save_calls)()
-        body = {**body, "messages": [*body["messages"], *round_messages(written[done_before:], calls)]}
+        said = written[self.text_sent :]
+        self.text_sent = len(text.all())
+        body = {**body, "messages": [*body["messages"], *round_messages(said, calls)]}
         if body.get("tool_choice") not in (None, "auto", "none"):
             # "required" (or one named function) asks for a call; having made it, the model
             # must be free to answer, or it would call tools until the round limit.
@@ -393,7 +407,7 @@ class Generation:
             any(stream.fresh for stream in self.streams.values())
             or self.new_citations
             or fresh_logprobs
-            or self.calls_changed
+            or self.changed_calls is not None
         ):
             return
         self.seq += 1
@@ -407,10 +421,11 @@ class Generation:
         for field in ("reasoning", "refusal"):
             if more := self.streams[field].take():
                 event[field] = more
-        if self.calls_changed:
-            # The whole list, small and rare: a tab just replaces what it shows.
-            self.calls_changed = False
-            event["tool_calls"] = self.calls + self.round.calls
+        if self.changed_calls is not None:
+            # The calls of the round that changed (earlier rounds are final): a tab replaces
+            # that round's calls with these.
+            event["tool_calls"] = self.changed_calls
+            self.changed_calls = None
         if self.new_citations:
             event["citations"] = self.new_citations
             self.new_citations = []

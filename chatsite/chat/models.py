@@ -76,6 +76,9 @@ class Message(models.Model):
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)  # part of completion_tokens
     cached_tokens = models.PositiveIntegerField(null=True, blank=True)  # part of prompt_tokens
+    # What the last request of this answer carried and added (its prompt and answer, less the
+    # reasoning that is not sent back): the room the conversation now takes in the context.
+    context_tokens = models.PositiveIntegerField(null=True, blank=True)
     # The provider reported no usage: the counts are estimated from the text (about 4 characters a token).
     usage_estimated = models.BooleanField(default=False)
     # The tool calls the answer made, with their results (see chatsite/tools/calls.py).

@@ -41,6 +41,7 @@ def message_payload(message: Message, attachments: list[Attachment] | None = Non
         "total_tokens": message.total_tokens,
         "reasoning_tokens": message.reasoning_tokens,
         "cached_tokens": message.cached_tokens,
+        "context_tokens": message.context_tokens,
         "usage_estimated": message.usage_estimated,
         "json_check": message.json_check,
         "tool_calls": message.tool_calls,

@@ -1,6 +1,7 @@
 """Turns a conversation's history into the Chat Completions `messages` list."""
 
 import base64
+from html import escape
 
 from chatsite.chat.models import Attachment, Conversation, Message
 from chatsite.tools.calls import messages_for
@@ -22,7 +23,9 @@ def image_part(attachment: Attachment) -> dict:
 def text_file_part(attachment: Attachment) -> dict:
     """A file's text, for any model: marked out so the model tells it from the question."""
     text = attachment.text if attachment.text.strip() else "(no text could be extracted from this file)"
-    return {"type": "text", "text": f'<file name="{attachment.original_name}">\n{text}\n</file>'}
+    # The name is the user's: quoted so it cannot close the tag or forge another.
+    name = escape(attachment.original_name)
+    return {"type": "text", "text": f'<file name="{name}">\n{text}\n</file>'}
 
 
 def attachment_part(attachment: Attachment, abilities: dict | None) -> dict:

@@ -386,8 +386,22 @@ def tools_for(conversation: Conversation, model: LanguageModel) -> list[ToolSpec
     return specs_for(conversation.tools)
 
 
+# Stored parameters a model without the ability would refuse (a strict provider fails the
+# whole request): left out when the conversation moves to such a model; the settings panel says why.
+NEEDS_ABILITY = {
+    "web_search_options": "web_search",
+    "logprobs": "logprobs",
+    "top_logprobs": "logprobs",
+    "reasoning_effort": "reasoning",
+    "response_format": "json",
+}
+
+
 def request_body(model: LanguageModel, messages: list[dict], parameters: dict, tools: list[ToolSpec] = ()) -> dict:
     params, extra = request_parameters(parameters, model.provider.extra_body)
+    for name, ability in NEEDS_ABILITY.items():
+        if name in params and not getattr(model, ability):
+            del params[name]
     if "max_tokens" in params:
         params[token_field(model.name, model.token_field)] = params.pop("max_tokens")
     body = build_body(model.name, messages, params, extra)

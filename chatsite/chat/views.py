@@ -146,12 +146,12 @@ def set_options(request: HttpRequest, code) -> JsonResponse:
     """System prompt, parameters, the tools switched on and optionally the model; only
     allow-listed, range-checked values are kept."""
     conversation = _conversation_or_404(request, code)
-    checked = _settings_from(_json_body(request), conversation.system_prompt, conversation.parameters)
+    body = _json_body(request)
+    checked = _settings_from(body, conversation.system_prompt, conversation.parameters)
     if isinstance(checked, str):
         return _error(checked)
     conversation.system_prompt, conversation.parameters, model = checked
     conversation.model = model or conversation.model
-    body = _json_body(request)
     if "tools" in body:
         try:
             conversation.tools = registry.clean_names(body["tools"])

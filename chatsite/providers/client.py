@@ -302,6 +302,10 @@ async def stream_reads(
         except TimeoutError as exc:
             raise _timeout_error(idle_timeout) from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
+            # aiohttp raises a dropped connection before handing over what it had received
+            # (while this reader was busy elsewhere): that text still counts.
+            if events := _salvage(content, parser, api_key):
+                yield events
             raise ProviderError(
                 "dropped", "The connection to the provider dropped before the answer was complete."
             ) from exc
@@ -481,6 +485,21 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
         reasoning = _int(_details(usage, "completion_tokens_details").get("reasoning_tokens"))
         cached = _int(_details(usage, "prompt_tokens_details").get("cached_tokens"))
         events.append(Usage(prompt, completion, total, reasoning, cached))
+    return events
+
+
+def _salvage(content: aiohttp.StreamReader, parser: SSEParser, api_key: str) -> list[Event]:
+    """The events in what aiohttp had buffered when the connection dropped. Its public reads
+    raise the error first, so the private one is used; if aiohttp changes, nothing is salvaged."""
+    events: list[Event] = []
+    try:
+        data = content._read_nowait(-1) if content._buffer else b""
+        for payload in parser.feed(data):
+            if payload == "[DONE]":
+                break
+            events += _chunk_events(payload, api_key)
+    except Exception:  # noqa: S110 - best effort on a connection that failed anyway
+        pass
     return events
 
 

@@ -11,6 +11,7 @@ import operator
 MAX_EXPRESSION = 500  # characters
 MAX_INT_BITS = 4096  # integers beyond this (about 1,200 digits) are refused
 MAX_EXPONENT = 10_000
+MAX_DIGITS = 100  # round(x, n): Python computes 10**|n|, so a huge n would hang the server
 
 _BINARY = {
     ast.Add: operator.add,
@@ -95,7 +96,10 @@ def _value(node: ast.AST) -> int | float:
         and not node.keywords
         and 0 < len(node.args) <= 8
     ):
-        return _bounded(_FUNCTIONS[node.func.id](*(_value(arg) for arg in node.args)))
+        args = [_value(arg) for arg in node.args]
+        if node.func.id == "round" and len(args) > 1 and (not isinstance(args[1], int) or abs(args[1]) > MAX_DIGITS):
+            raise CalculationError(f"round() takes a whole number of digits up to {MAX_DIGITS}.")
+        return _bounded(_FUNCTIONS[node.func.id](*args))
     if isinstance(node, ast.Name):
         raise CalculationError(f"Unknown name: {node.id}.")
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in _FUNCTIONS:

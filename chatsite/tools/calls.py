@@ -7,6 +7,7 @@ Stored as Message.tool_calls, a list of dicts in call order:
 "round" and "at" are enough to send the whole exchange back on later turns (see messages_for).
 """
 
+import json
 import uuid
 
 from chatsite.providers.client import ToolCallDelta
@@ -35,12 +36,17 @@ class Round:
     def _call_for(self, delta: ToolCallDelta) -> dict:
         if delta.index is not None:
             call = self._by_index.get(delta.index)
-            if call is None:
+            # A known index with another id is another call (some gateways number every call 0).
+            if call is None or (delta.id and call["id"] and delta.id != call["id"]):
                 call = self._by_index[delta.index] = self._new()
             return call
-        # No index (some gateways): a new id, or a name after a finished call, starts a new call.
+        # No index (some gateways): a new id, or a second name without one, starts a new call.
         last = self.calls[-1] if self.calls else None
-        if last is None or (delta.id and last["id"] and delta.id != last["id"]):
+        if (
+            last is None
+            or (delta.id and last["id"] and delta.id != last["id"])
+            or (delta.name and last["name"] and not delta.id)
+        ):
             return self._new()
         return last
 
@@ -52,11 +58,15 @@ class Round:
 
     def close(self, at: int) -> list[dict]:
         """The round's calls ready to run: each with an id (made up when the server sent none);
-        a call that never got a name cannot be answered and is dropped."""
+        a call that never got a name cannot be answered and is dropped; calls beyond
+        MAX_CALLS_PER_ROUND get an error result instead of running."""
         self.calls = [call for call in self.calls if call["name"]]
-        for call in self.calls:
+        for number, call in enumerate(self.calls):
             call["id"] = call["id"] or f"call_{uuid.uuid4().hex[:24]}"
             call["at"] = at
+            if number >= MAX_CALLS_PER_ROUND and call["status"] == "streaming":
+                call["status"] = "error"
+                call["result"] = f"Error: too many calls in one reply; at most {MAX_CALLS_PER_ROUND} are run."
         return self.calls
 
 
@@ -93,12 +103,22 @@ def round_messages(text: str, calls: list[dict]) -> list[dict]:
             {
                 "id": call["id"],
                 "type": "function",
-                "function": {"name": call["name"], "arguments": call["arguments"] or "{}"},
+                "function": {"name": call["name"], "arguments": _arguments(call)},
             }
             for call in calls
         ],
     }
     return [assistant, *({"role": "tool", "tool_call_id": call["id"], "content": _result(call)} for call in calls)]
+
+
+def _arguments(call: dict) -> str:
+    """The arguments as written, when they are a JSON object; "{}" for what a stopped stream
+    cut short (providers refuse the whole request over invalid arguments in the history)."""
+    try:
+        valid = isinstance(json.loads(call["arguments"]), dict)
+    except ValueError:
+        valid = False
+    return call["arguments"] if valid else "{}"
 
 
 def _result(call: dict) -> str:

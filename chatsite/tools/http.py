@@ -1,10 +1,10 @@
 """Calling an admin's HTTP tool: POST the arguments as JSON to an allow-listed URL."""
 
 import asyncio
-from urllib.parse import urlsplit
 
 import aiohttp
 from django.conf import settings
+from yarl import URL
 
 READ_LIMIT = 256 * 1024  # bytes of an answer read; what the model gets is cut further
 
@@ -14,14 +14,16 @@ class ToolFailed(Exception):
 
 
 def _origin(url: str) -> tuple[str, str, int, str] | None:
+    # Parsed as aiohttp will request it: yarl resolves "..", "." and their %2e spellings, so
+    # "/tools/../admin" is compared as the "/admin" it really is.
     try:
-        parts = urlsplit(url)
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    except ValueError:
+        parsed = URL(url)
+        port = parsed.port
+    except (ValueError, TypeError):
         return None
-    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+    if parsed.scheme not in ("http", "https") or not parsed.host or port is None:
         return None
-    return parts.scheme, parts.hostname.lower(), port, parts.path or "/"
+    return parsed.scheme, parsed.host.lower(), port, parsed.path or "/"
 
 
 def url_allowed(url: str, allowed: list[str] | None = None) -> bool:
@@ -52,19 +54,23 @@ async def call(
     """The tool's answer as text, or ToolFailed saying why."""
     if not url_allowed(url):
         raise ToolFailed("This tool's URL is not on the allow-list (TOOL_ALLOWED_URLS).")
-    headers = {"Accept": "application/json, text/plain"}
+    # identity: the shared client does not decompress (providers' streams must not be held back
+    # by a compressor), so a tool must not compress either.
+    headers = {"Accept": "application/json, text/plain", "Accept-Encoding": "identity"}
     if authorization:
         headers["Authorization"] = authorization
     try:
         async with asyncio.timeout(timeout):
             async with session.post(url, json=arguments, headers=headers, allow_redirects=False) as response:
-                raw = await response.content.read(READ_LIMIT)
                 status = response.status
+                raw = bytearray()
+                while len(raw) < READ_LIMIT and (data := await response.content.read(READ_LIMIT - len(raw))):
+                    raw += data
     except TimeoutError:
         raise ToolFailed(f"The tool did not answer within {timeout:g} s.") from None
     except (aiohttp.ClientError, ConnectionError, ValueError) as error:
         raise ToolFailed(f"Could not reach the tool: {type(error).__name__}.") from None
-    text = raw.decode("utf-8", "replace").strip()
+    text = bytes(raw).decode("utf-8", "replace").strip()
     if status >= 300:
         raise ToolFailed(
             f"The tool answered HTTP {status}: {text[:300]}" if text else f"The tool answered HTTP {status}."

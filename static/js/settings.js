@@ -108,6 +108,8 @@ function syncToolAbility(fieldset, model) {
 const ABILITY_CONTROLS = [
   { ability: 'web_search', fields: ['web_search', 'search_context_size'], reason: 'cannot search the web' },
   { ability: 'logprobs', fields: ['logprobs', 'top_logprobs'], reason: 'does not report token probabilities' },
+  { ability: 'reasoning', fields: ['reasoning_effort'], reason: 'takes no reasoning effort' },
+  { ability: 'json', fields: ['response_format'], reason: 'has no JSON mode' },
 ];
 
 // Offer a control only where the model supports it. Abilities may be missing (an older
