@@ -144,34 +144,23 @@ def _plan(conversation: Conversation, model: LanguageModel, history: list[Messag
     return _Plan(conversation, model, history, [*new, answer])
 
 
-def _write(plans: list[_Plan]) -> list[UpstreamRequest]:
-    """Write the planned turns (a handful of statements however many) and build their requests."""
+def _write(plans: list[_Plan]) -> None:
+    """Write the planned turns: a handful of statements however many."""
     # One INSERT for every new message (all get their ids back).
     Message.objects.bulk_create([message for plan in plans for message in plan.new])
-    requests = []
     now = timezone.now()
     for plan in plans:
-        conversation, provider = plan.conversation, plan.model.provider
-        tools = tools_for(conversation, plan.model)
+        conversation = plan.conversation
         asked = [*plan.history, *plan.new[:-1]]
-        messages = build_messages(
-            conversation, asked, system_role(plan.model.name), plan.model.abilities(), tools=bool(tools)
-        )
         if (
             conversation.title == Conversation._meta.get_field("title").default
-            and len(messages) - bool(conversation.system_prompt.strip()) == 1
+            and sum(message.role == Message.Role.USER for message in asked) == 1
         ):
             # The first question names the conversation (its first file's name when it has no text).
             conversation.title = title_from(asked[-1].text) or title_from(_first_file_name(asked[-1])) or "Image"
         conversation.model = plan.model
         # The conversation moves to the top of the list.
         conversation.updated = now
-        body = request_body(plan.model, messages, conversation.parameters, tools)
-        requests.append(
-            UpstreamRequest(
-                provider.base_url, provider.api_key, body, plan.model.pk, tuple(tools), conversation.owner_id
-            )
-        )
         if plan.attachments:
             Attachment.objects.filter(pk__in=[a.pk for a in plan.attachments]).update(message=plan.new[0])
     update_rows(
@@ -180,7 +169,18 @@ def _write(plans: list[_Plan]) -> list[UpstreamRequest]:
         ["id"],
         [(plan.conversation.title, plan.model.pk, now, plan.conversation.pk) for plan in plans],
     )
-    return requests
+
+
+def _request(plan: _Plan, extra: list[dict] = ()) -> UpstreamRequest:
+    """The upstream request for a written turn. Built after the transaction: it reads and
+    encodes the history's files, which must not hold the database (SQLite has one writer)."""
+    conversation, model = plan.conversation, plan.model
+    tools = tools_for(conversation, model)
+    asked = [*plan.history, *plan.new[:-1]]
+    messages = build_messages(conversation, asked, system_role(model.name), model.abilities(), tools=bool(tools))
+    body = request_body(model, [*messages, *extra], conversation.parameters, tools)
+    provider = model.provider
+    return UpstreamRequest(provider.base_url, provider.api_key, body, model.pk, tuple(tools), conversation.owner_id)
 
 
 def _turn(plan: _Plan, request: UpstreamRequest, **truncation) -> Turn:
@@ -276,8 +276,9 @@ def send_many(asks: list[Ask]) -> list[Turn | ChatError]:
             except ChatError as error:
                 results[i] = error
         if plans:
-            for i, request in zip(plans, _write(list(plans.values())), strict=True):
-                results[i] = _turn(plans[i], request)
+            _write(list(plans.values()))
+    for i, plan in plans.items():
+        results[i] = _turn(plan, _request(plan))
     return results
 
 
@@ -319,8 +320,8 @@ def regenerate(user, conversation_code) -> Turn:
         last_question = history[asked[-1]]
         conversation.messages.filter(pk__gt=last_question.pk).delete()
         plan = _plan(conversation, _usable_model(conversation, None), history[: asked[-1] + 1])
-        [request] = _write([plan])
-    return _turn(plan, request, truncated_after=last_question, truncated=True)
+        _write([plan])
+    return _turn(plan, _request(plan), truncated_after=last_question, truncated=True)
 
 
 def edit(user, conversation_code, message_code, text) -> Turn:
@@ -343,8 +344,9 @@ def edit(user, conversation_code, message_code, text) -> Turn:
         question.text = text
         question.save(update_fields=["text", "updated"])
         plan = _plan(conversation, _usable_model(conversation, None), history[: at + 1])
-        [request] = _write([plan])
+        _write([plan])
     # The edited message is resent whole so every tab shows the new text.
+    request = _request(plan)
     return Turn(conversation, [question, plan.answer], plan.answer, request, truncated_after=question, truncated=True)
 
 
@@ -362,19 +364,13 @@ def continue_answer(user, conversation_code) -> Turn:
         if answer is None or answer.role != Message.Role.ASSISTANT or answer.finish_reason != "length":
             raise ChatError("Only an answer cut off at its length limit can be continued.")
         model = _usable_model(conversation, None)
-        tools = tools_for(conversation, model)
-        messages = [
-            *build_messages(conversation, history, system_role(model.name), model.abilities(), tools=bool(tools)),
-            {"role": "user", "content": CONTINUE_PROMPT},
-        ]
-        body = request_body(model, messages, conversation.parameters, tools)
         answer.status = Message.Status.STREAMING
         answer.finish_reason = ""
         answer.model_name, answer.provider_name = model.name, model.provider.name
         answer.save(update_fields=["status", "finish_reason", "model_name", "provider_name", "updated"])
-    request = UpstreamRequest(
-        model.provider.base_url, model.provider.api_key, body, model.pk, tuple(tools), conversation.owner_id
-    )
+    # The whole history, the answer so far included, then the request for more.
+    plan = _Plan(conversation, model, history, [answer])
+    request = _request(plan, [{"role": "user", "content": CONTINUE_PROMPT}])
     return Turn(conversation, [answer], answer, request)
 
 
