@@ -174,3 +174,16 @@ def test_the_page_offers_each_models_abilities(provider, alice):
     models = {m["label"]: m["abilities"] for m in config["models"]}
     assert set(models["test/model-b"]) == KEYS
     assert models["test/model-b"]["vision"] is False and models["test/model-a"]["max_output"] == 4096
+
+
+@pytest.mark.django_db
+def test_a_length_limit_above_the_models_largest_answer_is_sent_as_that(provider):
+    from chatsite.chat.turns import request_body
+
+    refresh_models(provider)
+    model = provider.models.get(name="test/model-a")  # its /models entry: at most 4,096 tokens
+    messages = [{"role": "user", "content": "Hi"}]
+    assert request_body(model, messages, {"max_tokens": 100_000})["max_tokens"] == 4096
+    assert request_body(model, messages, {"max_tokens": 300})["max_tokens"] == 300
+    model.max_output_tokens = None
+    assert request_body(model, messages, {"max_tokens": 100_000})["max_tokens"] == 100_000

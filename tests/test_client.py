@@ -581,3 +581,14 @@ async def test_text_that_arrived_before_a_drop_is_kept_even_when_the_reader_was_
             await asyncio.sleep(0.3)
     assert caught.value.code == "dropped"
     assert "".join(texts) == "Partial"
+
+
+def test_a_top_level_list_of_source_urls_is_read_as_citations() -> None:
+    chunk = (
+        '{"choices":[{"delta":{"content":"Hi"},"finish_reason":null}],'
+        '"citations":["https://a.example/x", 7, "https://b.example/"]}'
+    )
+    events = _chunk_events(chunk, KEY)
+    assert events[0] == Delta("Hi")
+    assert [item["url"] for item in events[1].items] == ["https://a.example/x", "https://b.example/"]
+    assert events[1].items[0]["title"] == ""

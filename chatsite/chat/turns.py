@@ -399,7 +399,9 @@ def request_body(model: LanguageModel, messages: list[dict], parameters: dict, t
         if name in params and not getattr(model, ability):
             del params[name]
     if "max_tokens" in params:
-        params[token_field(model.name, model.token_field)] = params.pop("max_tokens")
+        # Above the model's largest answer a provider refuses the request: ask for that much.
+        limit = model.max_output_tokens
+        params[token_field(model.name, model.token_field)] = min(params.pop("max_tokens"), limit or 1 << 62)
     body = build_body(model.name, messages, params, extra)
     if tools:
         body["tools"] = [spec.definition() for spec in tools]

@@ -476,6 +476,9 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
             reason = choice.get("finish_reason")
             if reason and type(reason) is str:
                 events.append(Finish(reason))
+    # Perplexity-style gateways list the sources as bare URLs beside the choices.
+    if (urls := chunk.get("citations")) and type(urls) is list:
+        _add_citations(events, [{"type": "url_citation", "url": url} for url in urls if type(url) is str])
     usage = chunk.get("usage")
     # With include_usage every chunk carries "usage": null; the last one has the totals.
     if usage and type(usage) is dict:

@@ -116,6 +116,10 @@ const ABILITY_CONTROLS = [
 // page config, a model nobody described): then the control is offered.
 function applyAbilities(form, model) {
   const abilities = model?.abilities || {};
+  // The largest answer the model gives: larger limits are sent as this.
+  const maxTokens = form.elements.max_tokens;
+  maxTokens.max = abilities.max_output || '';
+  maxTokens.placeholder = abilities.max_output ? `up to ${abilities.max_output}` : '';
   for (const { ability, fields, reason } of ABILITY_CONTROLS) {
     const unsupported = abilities[ability] === false;
     for (const name of fields) form.elements[name].disabled = unsupported;
