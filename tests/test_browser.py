@@ -1031,6 +1031,26 @@ def test_the_token_view_shows_each_tokens_probability_and_alternatives_on_hover_
     assert watch.console_errors == []
 
 
+def test_a_token_popup_at_the_bottom_of_the_list_opens_upwards_in_full_view(page, up):
+    open_chat(page)
+    switch_on_logprobs(page, "5")
+    alternatives = [(" grey", -1.0), (" red", -2.0), (" pink", -3.0), (" gold", -4.0)]
+    # A long answer: its last token ends up at the bottom edge of the list.
+    up.script(tokens=["Sky\n" * 30, " blue"], logprobs=[(-0.1, []), (-0.5, alternatives)])
+    send(page, "Colour?")
+    wait_status(page, "complete")
+    answer = last_answer(page)
+    answer.locator(".tokens-button").click()
+    # A short window scrolled to the end: the answer's last line sits just above the composer.
+    page.set_viewport_size({"width": 900, "height": 460})
+    page.evaluate("() => { const list = document.querySelector('.messages'); list.scrollTop = list.scrollHeight; }")
+    answer.locator(".token-text .tok").nth(1).hover()
+    popup = answer.locator(".tok-popup")
+    expect(popup.locator(".tok-alternative")).to_have_count(4)
+    box, list_box = popup.bounding_box(), page.locator("#messages").bounding_box()
+    assert box["y"] >= list_box["y"] and box["y"] + box["height"] <= list_box["y"] + list_box["height"]
+
+
 def test_the_token_view_grows_by_appending_while_the_answer_streams(page, up):
     open_chat(page)
     switch_on_logprobs(page, "0")

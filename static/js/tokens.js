@@ -102,6 +102,12 @@ function showPopup(view, span) {
     popup.append(el('span', 'tok-alternative', 'No alternatives sent'));
   }
   span.append(popup);
+  // Near the bottom of the message list (the last answer, usually) it would be cut off: open upwards.
+  const list = span.closest('.messages')?.getBoundingClientRect();
+  const box = popup.getBoundingClientRect();
+  if (list && box.bottom > list.bottom && span.getBoundingClientRect().top - box.height >= list.top) {
+    popup.classList.add('tok-popup--above');
+  }
 }
 
 function closePopup(view) {
