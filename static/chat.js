@@ -124,9 +124,8 @@ function renderBody(m) {
   if (m.editing) return;
   if (m.role === 'assistant') {
     renderThinking(m);
-    renderToolCalls(m.tools, m.toolCalls);
     // The token view replaces the Markdown while it is open: append its new tokens only.
-    if (m.tokenView.hidden) m.body.replaceChildren(renderMarkdown(structuredText(m)));
+    if (m.tokenView.hidden) m.body.replaceChildren(...answerParts(m));
     else syncTokenView(m.tokenView, m.logprobs);
     renderCitations(m.citationsBox, m.citations);
     renderJsonCheck(m);
@@ -134,6 +133,32 @@ function renderBody(m) {
     m.refusalBox.hidden = !m.refusal;
     m.refusalBox.querySelector('.refusal-text').textContent = m.refusal;
   } else m.body.textContent = m.text;
+}
+
+// The answer's text with each round of tool calls where the model made it: the text written
+// before the calls, the calls, the text after. A round still streaming goes at the end.
+function answerParts(m) {
+  if (!m.toolCalls.length) return [renderMarkdown(structuredText(m))];
+  const rounds = new Map();
+  for (const call of m.toolCalls) {
+    if (!rounds.has(call.round)) rounds.set(call.round, []);
+    rounds.get(call.round).push(call);
+  }
+  m.roundBoxes ??= new Map();
+  const parts = [];
+  let done = 0;
+  for (const [round, calls] of [...rounds].sort((a, b) => a[0] - b[0])) {
+    const at = calls[0].status === 'streaming' ? m.text.length : Math.max(done, Math.min(calls[0].at, m.text.length));
+    if (m.text.slice(done, at).trim()) parts.push(renderMarkdown(m.text.slice(done, at)));
+    done = at;
+    // Kept from frame to frame, so a block someone opened stays open.
+    if (!m.roundBoxes.has(round)) m.roundBoxes.set(round, h('div', { class: 'tool-calls' }));
+    const box = m.roundBoxes.get(round);
+    renderToolCalls(box, calls);
+    parts.push(box);
+  }
+  if (m.text.slice(done).trim()) parts.push(renderMarkdown(m.text.slice(done)));
+  return parts;
 }
 
 // An answer asked for as JSON, once checked by the server: pretty-printed in a code block.
@@ -220,7 +245,6 @@ function buildMessage(m) {
   m.thinking = m.role === 'assistant'
     ? h('details', { class: 'thinking', hidden: true }, h('summary', { text: 'Thinking…' }), h('div', { class: 'thinking-body' }))
     : '';
-  m.tools = m.role === 'assistant' ? h('div', { class: 'tool-calls', hidden: true }) : '';
   m.refusalBox = m.role === 'assistant'
     ? h('div', { class: 'refusal', hidden: true }, h('strong', { text: 'The model declined: ' }), h('span', { class: 'refusal-text' }))
     : '';
@@ -230,7 +254,6 @@ function buildMessage(m) {
     : '';
   m.el = h('article', { 'data-message-id': m.id, 'data-role': m.role },
     m.thinking,
-    m.tools,
     m.body,
     m.tokenView,
     m.refusalBox,

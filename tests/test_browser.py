@@ -913,8 +913,12 @@ def test_a_tool_call_streams_into_the_chat_runs_and_its_result_shows(page, up, w
     expect(block.locator(".tool-call-name")).to_have_text("calculator")
     expect(block.locator(".tool-call-status")).to_have_text(re.compile(r"^failed in \d+ ms$"))
     wait_status(page, "complete")
-    # Each round's text is its own paragraph.
+    # Each round's text is its own paragraph, and the call sits between them, where it was made.
     expect(answer.locator(".message-body p")).to_have_text(["Let me compute.", "It is 42."])
+    order = answer.locator(".message-body").evaluate(
+        "(body) => [...body.querySelectorAll('p, details.tool-call')].map((el) => el.tagName)"
+    )
+    assert order == ["P", "DETAILS", "P"]
     expect(block).not_to_have_attribute("open", "")
     block.locator("summary").click()
     # Arguments and result are plain text: the model's markup stays inert.
