@@ -83,13 +83,13 @@ def run_upstream(max_seconds: float) -> None:
     tokens_cache: dict[int, list[str]] = {}
 
     class TimedStream(up._Stream):
-        def chunk(self, delta: str, finish: str | None = None, usage: dict | None = None) -> str:
+        def chunk(self, delta: str, finish: str | None = None, usage: dict | None = None, **more: str) -> str:
             # run() calls chunk() for a content delta right before writing it.
             if finish is None and usage is None and delta.startswith('{"content"'):
                 times = current.get()
                 if times is not None:
                     times.append(time.monotonic())
-            return super().chunk(delta, finish, usage)
+            return super().chunk(delta, finish, usage, **more)
 
     up._Stream = TimedStream  # _chat looks the name up at call time
 
