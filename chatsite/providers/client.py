@@ -450,31 +450,21 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
         if type(choice) is dict:
             delta = choice.get("delta")
             if delta and type(delta) is dict:
-                # Thinking comes before the answer (a chunk rarely has both).
-                thought = delta.get("reasoning_content") or delta.get("reasoning")
-                if thought and type(thought) is str:
-                    events.append(Reasoning(thought))
                 content = delta.get("content")
-                # Empty strings are noise (the first chunk often has role=assistant, content="").
-                if content and type(content) is str:
+                if len(delta) == 1 and content and type(content) is str:
+                    # Most chunks are only {"content": "..."}: nothing else to look for.
                     events.append(Delta(content))
-                refusal = delta.get("refusal")
-                if refusal and type(refusal) is str:
-                    events.append(Refusal(refusal))
-                calls = delta.get("tool_calls")
-                if calls and type(calls) is list:
-                    events += _tool_call_deltas(calls)
-                # OpenRouter-style gateways stream annotations in a delta near the end.
-                if notes := delta.get("annotations"):
-                    _add_citations(events, notes)
-            # Absent or null on almost every chunk: each lookup below costs one dict miss.
+                else:
+                    _delta_events(events, delta, content)
+            # Absent or null on almost every chunk: one dict miss.
             if logprobs := choice.get("logprobs"):
                 _add_logprobs(events, logprobs)
-            # Some gateways put the whole message (with its annotations) in the final chunk.
-            if (message := choice.get("message")) and type(message) is dict and (notes := message.get("annotations")):
-                _add_citations(events, notes)
             reason = choice.get("finish_reason")
             if reason and type(reason) is str:
+                # Some gateways put the whole message (with its annotations) in the final chunk.
+                message = choice.get("message")
+                if message and type(message) is dict and (notes := message.get("annotations")):
+                    _add_citations(events, notes)
                 events.append(Finish(reason))
     # Perplexity-style gateways list the sources as bare URLs beside the choices.
     if (urls := chunk.get("citations")) and type(urls) is list:
@@ -489,6 +479,26 @@ def _chunk_events(payload: str, api_key: str) -> list[Event]:
         cached = _int(_details(usage, "prompt_tokens_details").get("cached_tokens"))
         events.append(Usage(prompt, completion, total, reasoning, cached))
     return events
+
+
+def _delta_events(events: list[Event], delta: dict, content: object) -> None:
+    """The events of a delta with more than text: thinking (before the text), the text, a
+    refusal, tool calls, annotations."""
+    thought = delta.get("reasoning_content") or delta.get("reasoning")
+    if thought and type(thought) is str:
+        events.append(Reasoning(thought))
+    # Empty strings are noise (the first chunk often has role=assistant, content="").
+    if content and type(content) is str:
+        events.append(Delta(content))
+    refusal = delta.get("refusal")
+    if refusal and type(refusal) is str:
+        events.append(Refusal(refusal))
+    calls = delta.get("tool_calls")
+    if calls and type(calls) is list:
+        events += _tool_call_deltas(calls)
+    # OpenRouter-style gateways stream annotations in a delta near the end.
+    if notes := delta.get("annotations"):
+        _add_citations(events, notes)
 
 
 def _salvage(content: aiohttp.StreamReader, parser: SSEParser, api_key: str) -> list[Event]:
