@@ -131,9 +131,11 @@ class LocalModelServer:
         n_ctx: int = DEFAULT_CTX,
         parallel: int = DEFAULT_PARALLEL,
         threads: int = DEFAULT_THREADS,
+        chat_template: str | os.PathLike[str] | None = None,
     ) -> None:
         """``log_path``: file (appended to) for the child's output, else it is discarded.
-        ``api_key``: None generates a random one; "" runs the server without a key."""
+        ``api_key``: None generates a random one; "" runs the server without a key.
+        ``chat_template``: a Jinja chat template file instead of the model's own."""
         self.port = port
         self._fixed_port = port is not None
         self.log_path = Path(log_path) if log_path is not None else None
@@ -142,6 +144,7 @@ class LocalModelServer:
         self.n_ctx = n_ctx
         self.parallel = parallel
         self.threads = max(1, min(threads, os.cpu_count() or 1))
+        self.chat_template = Path(chat_template) if chat_template is not None else None
         self.process: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
 
@@ -182,6 +185,7 @@ class LocalModelServer:
             str(self.parallel),
             "--threads",
             str(self.threads),
+            *(["--chat-template", str(self.chat_template)] if self.chat_template else []),
             "--parent-pid",
             str(os.getpid()),
         ]
@@ -273,6 +277,7 @@ def serve(
     api_key: str = "",
     verbosity: int = 2,
     parent_pid: int | None = None,
+    chat_template: str | None = None,
 ) -> int:
     """Run the server in the foreground on 127.0.0.1:port until SIGTERM/SIGINT or parent death."""
     stop = threading.Event()
@@ -302,6 +307,8 @@ def serve(
     if api_key:
         params.api_keys = [api_key]
     params.verbosity = verbosity
+    if chat_template is not None:
+        params.chat_template = chat_template
 
     began = time.monotonic()
     server = xllamacpp.Server(params)
@@ -331,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ctx", type=int, default=DEFAULT_CTX)
     parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL)
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    parser.add_argument("--chat-template", type=Path, default=None, help="Jinja chat template file")
     parser.add_argument("--verbosity", type=int, default=2, help="llama.cpp log level (3 = info)")
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is no longer parent")
     args = parser.parse_args(argv)
@@ -346,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         api_key=os.environ.get(API_KEY_ENV, ""),
         verbosity=args.verbosity,
         parent_pid=args.parent_pid,
+        chat_template=args.chat_template.read_text() if args.chat_template else None,
     )
 
 
