@@ -513,3 +513,29 @@ async def test_a_call_cut_short_by_stop_goes_back_later_as_a_valid_call_not_run(
     sent = upstream.requests[-1]["json"]["messages"]
     assert sent[1]["tool_calls"][0]["function"]["arguments"] == "{}"  # the cut JSON is not sent
     assert sent[2] == {"role": "tool", "tool_call_id": "call_1", "content": sent[2]["content"]}
+
+
+@pytest.mark.django_db
+def test_an_http_tools_authorization_is_write_only_in_the_admin(admin_client, settings):
+    settings.TOOL_ALLOWED_URLS = ["https://tools.example.com/"]
+    tool = HttpTool.objects.create(
+        name="lookup", description="d", url="https://tools.example.com/lookup", authorization="Bearer s3cret"
+    )
+    page = admin_client.get(f"/admin/tools/httptool/{tool.pk}/change/").content.decode()
+    assert "s3cret" not in page
+    form = {
+        "name": "lookup",
+        "description": "new",
+        "parameters": "{}",
+        "url": tool.url,
+        "timeout": "5",
+        "enabled": "on",
+    }
+    assert (
+        admin_client.post(f"/admin/tools/httptool/{tool.pk}/change/", {**form, "authorization": ""}).status_code == 302
+    )
+    tool.refresh_from_db()
+    assert (tool.description, tool.authorization) == ("new", "Bearer s3cret")  # empty keeps it
+    admin_client.post(f"/admin/tools/httptool/{tool.pk}/change/", {**form, "clear_authorization": "on"})
+    tool.refresh_from_db()
+    assert tool.authorization == ""

@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from chatsite.adminforms import WriteOnlySecretMixin
 from chatsite.providers.catalog import family_fields, refresh_models, set_default
 from chatsite.providers.client import ProviderError
 from chatsite.providers.models import ABILITY_FIELDS, LanguageModel, Provider
@@ -19,7 +20,8 @@ def _take_abilities(model: LanguageModel, changed: list[str], adding: bool) -> N
             setattr(model, field, value)
 
 
-class ProviderForm(forms.ModelForm):
+class ProviderForm(WriteOnlySecretMixin, forms.ModelForm):
+    secret_field = "api_key"
     # Write-only: the stored key is never sent back to the browser, not even masked in the input.
     api_key = forms.CharField(
         required=False,
@@ -40,19 +42,6 @@ class ProviderForm(forms.ModelForm):
         if reserved:
             raise forms.ValidationError(f"These fields are set by chatsite: {', '.join(sorted(reserved))}.")
         return value
-
-    def save(self, commit: bool = True):
-        provider = super().save(commit=False)
-        new_key = self.cleaned_data.get("api_key")
-        if self.cleaned_data.get("clear_api_key"):
-            provider.api_key = ""
-        elif new_key:
-            provider.api_key = new_key
-        elif provider.pk:
-            provider.api_key = Provider.objects.get(pk=provider.pk).api_key
-        if commit:
-            provider.save()
-        return provider
 
 
 class LanguageModelInline(admin.TabularInline):

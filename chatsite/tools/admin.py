@@ -6,12 +6,14 @@ from django.conf import settings
 from django.contrib import admin
 from jsonschema import Draft202012Validator, SchemaError
 
+from chatsite.adminforms import WriteOnlySecretMixin
 from chatsite.tools.builtin import DEFINITIONS
 from chatsite.tools.http import url_allowed
 from chatsite.tools.models import HttpTool
 
 
-class HttpToolForm(forms.ModelForm):
+class HttpToolForm(WriteOnlySecretMixin, forms.ModelForm):
+    secret_field = "authorization"
     authorization = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
@@ -56,19 +58,6 @@ class HttpToolForm(forms.ModelForm):
         if schema and schema.get("type") != "object":
             raise forms.ValidationError('The arguments are a JSON object: the schema needs "type": "object".')
         return schema
-
-    def save(self, commit: bool = True):
-        tool = super().save(commit=False)
-        new = self.cleaned_data.get("authorization")
-        if self.cleaned_data.get("clear_authorization"):
-            tool.authorization = ""
-        elif new:
-            tool.authorization = new
-        elif tool.pk:
-            tool.authorization = HttpTool.objects.get(pk=tool.pk).authorization
-        if commit:
-            tool.save()
-        return tool
 
 
 @admin.register(HttpTool)
