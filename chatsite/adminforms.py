@@ -1,5 +1,14 @@
 """What admin forms share."""
 
+from django import forms
+
+
+def secret_fields(help_text: str, clear_label: str) -> tuple[forms.CharField, forms.BooleanField]:
+    """The two form fields of a write-only secret (see WriteOnlySecretMixin): the input, never
+    filled in, and the box that clears it."""
+    secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), help_text=help_text)
+    return secret, forms.BooleanField(required=False, label=clear_label)
+
 
 class WriteOnlySecretMixin:
     """For a ModelForm with a secret (an API key, an Authorization header) that is never sent

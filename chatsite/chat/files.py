@@ -119,10 +119,13 @@ def plain_text(data: bytes, name: str) -> str | None:
     return text
 
 
+def too_large() -> UploadRejected:
+    return UploadRejected(f"The file is larger than {_megabytes(settings.CHAT_MAX_UPLOAD_BYTES)}.", 413)
+
+
 def store_upload(upload: UploadedFile, owner) -> Attachment:
-    limit = settings.CHAT_MAX_UPLOAD_BYTES
-    if upload.size is None or upload.size > limit:
-        raise UploadRejected(f"The file is larger than {_megabytes(limit)}.", 413)
+    if upload.size is None or upload.size > settings.CHAT_MAX_UPLOAD_BYTES:
+        raise too_large()
     data = upload.read()
     name = (upload.name or "file")[:200]
     attachment = Attachment(owner=owner, original_name=name)

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from chatsite.chat import turns
-from chatsite.chat.files import TEXT_EXTENSIONS, store_upload
+from chatsite.chat.files import TEXT_EXTENSIONS, store_upload, too_large
 from chatsite.chat.images import FORMATS, UploadRejected
 from chatsite.chat.models import Attachment, Conversation, Preset
 from chatsite.chat.parameters import ParameterError, clean_parameters
@@ -189,7 +189,8 @@ def upload(request: HttpRequest) -> JsonResponse:
     except ValueError:
         length = 0
     if length > settings.CHAT_MAX_UPLOAD_BYTES + 64 * 1024:
-        return _error(f"The file is larger than {settings.CHAT_MAX_UPLOAD_BYTES / 1048576:g} MB.", 413)
+        error = too_large()
+        return _error(error.message, error.status)
     upload = request.FILES.get("file")
     if upload is None:
         return _error("No file was sent.")

@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from chatsite.adminforms import WriteOnlySecretMixin
+from chatsite.adminforms import WriteOnlySecretMixin, secret_fields
 from chatsite.providers.catalog import family_fields, refresh_models, set_default
 from chatsite.providers.client import ProviderError
 from chatsite.providers.models import ABILITY_FIELDS, LanguageModel, Provider
@@ -21,14 +21,11 @@ def _take_abilities(model: LanguageModel, changed: list[str], adding: bool) -> N
 
 
 class ProviderForm(WriteOnlySecretMixin, forms.ModelForm):
-    secret_field = "api_key"
     # Write-only: the stored key is never sent back to the browser, not even masked in the input.
-    api_key = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current key. Tick “clear key” to remove it.",
+    secret_field = "api_key"
+    api_key, clear_api_key = secret_fields(
+        "Leave empty to keep the current key. Tick “clear key” to remove it.", "Clear key"
     )
-    clear_api_key = forms.BooleanField(required=False, label="Clear key")
 
     class Meta:
         model = Provider

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from jsonschema import Draft202012Validator, SchemaError
 
-from chatsite.adminforms import WriteOnlySecretMixin
+from chatsite.adminforms import WriteOnlySecretMixin, secret_fields
 from chatsite.tools.builtin import DEFINITIONS
 from chatsite.tools.http import url_allowed
 from chatsite.tools.models import HttpTool
@@ -14,12 +14,10 @@ from chatsite.tools.models import HttpTool
 
 class HttpToolForm(WriteOnlySecretMixin, forms.ModelForm):
     secret_field = "authorization"
-    authorization = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Sent as the Authorization header, e.g. “Bearer …”. Leave empty to keep the current value.",
+    authorization, clear_authorization = secret_fields(
+        "Sent as the Authorization header, e.g. “Bearer …”. Leave empty to keep the current value.",
+        "Clear authorization",
     )
-    clear_authorization = forms.BooleanField(required=False, label="Clear authorization")
 
     class Meta:
         model = HttpTool
