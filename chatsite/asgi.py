@@ -12,7 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from chatsite.chat.consumers import ChatConsumer  # noqa: E402
-from chatsite.origin import ExactOriginValidator  # noqa: E402
+from chatsite.lib.origin import ExactOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -165,7 +165,7 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     # One process: the in-memory layer is enough and costs no round trip per frame.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "chatsite.layers.LocalChannelLayer", "CONFIG": {"capacity": 1000}}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chatsite.lib.layers.LocalChannelLayer", "CONFIG": {"capacity": 1000}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "accounts.User"
@@ -192,7 +192,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "chatsite.storage.StaticStorage"},
+    "staticfiles": {"BACKEND": "chatsite.lib.staticfiles.StaticStorage"},
 }
 # Attachments are never served from MEDIA_URL directly: a view checks the owner first.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))

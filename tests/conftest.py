@@ -13,6 +13,8 @@ from django.db import connections
 from django.test import Client
 
 from chatsite.providers.models import LanguageModel, Provider
+from tests.browser import alice_state, browser, context, page, watch  # noqa: F401 - fixtures for every module
+from tests.server import ChatServer
 from tests.upstream import Upstream
 
 ORIGIN = "http://127.0.0.1:8000"
@@ -64,6 +66,25 @@ async def _close_provider_session():
 def _upstream_server():
     with Upstream() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def chat_server(request) -> ChatServer:
+    """One server (`manage.py serve`, as `./dev serve` runs it) and its own upstream for the
+    whole session, started by the first test that needs it."""
+    server_upstream = Upstream().start()
+    request.addfinalizer(server_upstream.stop)
+    server = ChatServer(server_upstream.base_url, server_upstream)
+    request.addfinalizer(server.stop)  # finalizers run last-in first-out: server first
+    return server.start()
+
+
+@pytest.fixture
+def up(chat_server) -> Upstream:
+    """The server's upstream, with no scripts or requests left from an earlier test."""
+    chat_server.upstream.reset()
+    yield chat_server.upstream
+    chat_server.upstream.reset()
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""Small real files for upload tests: a PDF with a line of text, a WAV, an MP3."""
+"""Small real files for upload tests: a PDF with a line of text, a WAV, an MP3, a PNG."""
 
 import io
 import wave
 
+from PIL import Image
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
@@ -51,3 +52,9 @@ def mp3_bytes(frames: int = 3) -> bytes:
     tag = b"ID3\x04\x00\x00\x00\x00\x00\x00"  # an empty ID3v2.4 tag
     frame = b"\xff\xfb\x90\x00" + b"\x00" * 413
     return tag + frame * frames
+
+
+def png_bytes(color=(200, 30, 30), size=(40, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()

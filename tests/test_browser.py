@@ -1,332 +1,28 @@
 """The chat in a real browser, against the app started the way a user starts it.
 
-A loopback `Upstream` plays the provider; `manage.py migrate`, `collectstatic` and `serve`
-(daphne) run in a subprocess on a temporary DATA_DIR (and, when the suite runs on PostgreSQL,
-on a database of their own), and Debian's Chromium, driven by Playwright, uses the site.
+A loopback `Upstream` plays the provider; the `chat_server` fixture (tests/server.py) runs
+`manage.py serve` (daphne), and Debian's Chromium, driven by Playwright, uses the site.
 Everything is asserted on what a user sees: the DOM, the screen, dialogs and the console.
-
-The server fixture (`chat_server`) is shared with tests/test_server.py.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from tests.browser import log_in, new_context
+from tests.samples import png_bytes
+from tests.server import API_KEY
 from tests.upstream import Upstream
 
-ROOT = Path(__file__).resolve().parent.parent
-API_KEY = "sk-browser-secret"
-PASSWORDS = {"alice": "alice-password-123", "bob": "bob-password-123"}
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STREAM_TIMEOUT = 15_000  # ms: the longest scripted answer here takes about 3 s
-
-# ---------------------------------------------------------------------------------------------
-# The server, started as `./dev serve` does
-# ---------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ChatServer:
-    """`manage.py serve` (daphne) in a subprocess, on its own data directory and database."""
-
-    def __init__(self, upstream_url: str) -> None:
-        self.upstream_url = upstream_url
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"  # exactly the origin the websocket accepts
-        self.data_dir = Path(tempfile.mkdtemp(prefix="chatsite-browser-"))
-        self.log_path = self.data_dir / "serve.log"
-        self.process: subprocess.Popen | None = None
-        self.pg_admin: dict | None = None  # connection details of the PostgreSQL server, if any
-        self.pg_name: str | None = None
-        self.env = self._env()
-
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CHAT_", "STREAM_"))}
-        for name in ("DATABASE_URL", "REDIS_URL", "MEDIA_ROOT", "DEBUG", "HTTPS", "ALLOWED_HOSTS"):
-            env.pop(name, None)
-        env.update(
-            DATA_DIR=str(self.data_dir),
-            LOCAL_MODEL="0",
-            OPENAI_BASE_URL=self.upstream_url,
-            OPENAI_API_KEY=API_KEY,
-            OPENAI_MODEL="test/model-a",
-            DJANGO_SETTINGS_MODULE="chatsite.settings",
-            PYTHONUNBUFFERED="1",
-        )
-        database_url = os.environ.get("DATABASE_URL", "")
-        if database_url.startswith(("postgres://", "postgresql://")):
-            # Not the database pytest-django uses: a fresh one, dropped at the end.
-            self.pg_name = f"chatsite_browser_{os.getpid()}"
-            env["DATABASE_URL"] = urlsplit(database_url)._replace(path=f"/{self.pg_name}").geturl()
-            self.pg_admin = _pg_params(database_url)
-        elif database_url:
-            raise RuntimeError(f"The browser tests know SQLite and PostgreSQL, not {database_url!r}")
-        if os.environ.get("REDIS_URL"):
-            env["REDIS_URL"] = os.environ["REDIS_URL"]
-        return env
-
-    def _manage(self, *args: str) -> None:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-
-    def start(self) -> ChatServer:
-        if self.pg_name:
-            self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)', f'CREATE DATABASE "{self.pg_name}"')
-        self._manage("migrate", "--noinput", "-v", "0")
-        self._manage("collectstatic", "--noinput", "-v", "0")
-        users = "; ".join(
-            f"U.objects.create_user({name!r}, password={password!r})" for name, password in PASSWORDS.items()
-        )
-        self._manage("shell", "-c", f"from django.contrib.auth import get_user_model; U = get_user_model(); {users}")
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "serve", "--port", str(self.port)],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"manage.py serve exited ({self.process.returncode}):\n{self.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/accounts/login/", timeout=2).status_code == 200:
-                    return self
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"manage.py serve did not answer within 30 s:\n{self.log()}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.pg_name:
-            with contextlib.suppress(Exception):
-                self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-5000:]
-        except OSError:
-            return ""
-
-    def _pg(self, *statements: str) -> None:
-        import psycopg
-
-        with psycopg.connect(**self.pg_admin, autocommit=True) as conn:
-            for statement in statements:
-                conn.execute(statement)
-
-
-def _pg_params(url: str) -> dict:
-    import dj_database_url
-
-    parsed = dj_database_url.parse(url)
-    params = {"dbname": "postgres", "host": parsed.get("HOST") or None, "user": parsed.get("USER") or None}
-    if parsed.get("PORT"):
-        params["port"] = parsed["PORT"]
-    if parsed.get("PASSWORD"):
-        params["password"] = parsed["PASSWORD"]
-    return {k: v for k, v in params.items() if v is not None}
-
-
-_shared: dict[str, object] = {}
-
-
-@pytest.fixture(scope="session")
-def chat_server(request) -> ChatServer:
-    """One upstream and one server for this module and tests/test_server.py (which imports
-    this fixture: each importing module gets its own fixture definition, so the instance is
-    kept here and stopped once, at the end of the session)."""
-    if "server" not in _shared:
-        upstream = Upstream().start()
-        _shared["upstream"] = upstream
-        server = ChatServer(upstream.base_url)
-        request.addfinalizer(upstream.stop)
-        request.addfinalizer(server.stop)  # finalizers run last-in first-out: server first
-        server.start()
-        _shared["server"] = server
-    return _shared["server"]  # type: ignore[return-value]
-
-
-@pytest.fixture
-def up(chat_server) -> Upstream:
-    """The server's upstream, with no scripts or requests left from an earlier test."""
-    upstream: Upstream = _shared["upstream"]  # type: ignore[assignment]
-    upstream.reset()
-    yield upstream
-    upstream.reset()
-
-
-# ---------------------------------------------------------------------------------------------
-# The browser
-# ---------------------------------------------------------------------------------------------
-
-# Runs in every page before its own scripts: records websocket frames, every text the last
-# answer showed, anything active that ever appeared in a message, and CSP violations.
-INSTRUMENT = r"""
-(() => {
-  const Native = window.WebSocket;
-  window.__frames = [];
-  window.__sockets = [];
-  window.WebSocket = class extends Native {
-    constructor(...args) {
-      super(...args);
-      window.__sockets.push(this);
-      this.addEventListener('message', (e) => {
-        try { window.__frames.push(JSON.parse(e.data)); } catch (err) { /* not JSON */ }
-      });
-    }
-  };
-  window.__samples = [];   // [message id, text] each time an answer's visible text changed
-  window.__unsafe = [];    // outerHTML of any active element that appeared in a message
-  window.__csp = [];
-  document.addEventListener('securitypolicyviolation', (e) => {
-    window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
-  });
-  const last = new Map();
-  const check = () => {
-    for (const body of document.querySelectorAll('article[data-role="assistant"] .message-body')) {
-      const id = body.closest('article').dataset.messageId;
-      const text = body.textContent;
-      if (last.get(id) !== text) {
-        last.set(id, text);
-        window.__samples.push([id, text]);
-      }
-    }
-    for (const el of document.querySelectorAll(
-      '.message-body img, .message-body script, .message-body iframe, .message-body svg, .message-body [onerror]')) {
-      window.__unsafe.push(el.outerHTML);
-    }
-    for (const a of document.querySelectorAll('a[href]')) {
-      if (/^\s*javascript:/i.test(a.getAttribute('href'))) window.__unsafe.push(a.outerHTML);
-    }
-  };
-  document.addEventListener('DOMContentLoaded', () => {
-    new MutationObserver(check).observe(document.body, {
-      subtree: true, childList: true, characterData: true, attributes: true,
-    });
-    check();
-  });
-})();
-"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Browser:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def log_in(page: Page, username: str = "alice") -> None:
-    """Log in through the login form, as a person does."""
-    page.goto("/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORDS[username])
-    page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/$"))
-
-
-@pytest.fixture(scope="module")
-def alice_state(browser, chat_server) -> dict:
-    """Alice's logged-in cookies, for tests that are not about logging in."""
-    context = browser.new_context(base_url=chat_server.url)
-    log_in(context.new_page())
-    state = context.storage_state()
-    context.close()
-    return state
-
-
-class Watch:
-    """What a page showed that a user would notice: dialogs, console errors, crashes."""
-
-    def __init__(self) -> None:
-        self.dialogs: list[str] = []
-        self.console_errors: list[str] = []
-
-    def attach(self, page: Page) -> Page:
-        def on_dialog(dialog) -> None:
-            self.dialogs.append(f"{dialog.type}: {dialog.message}")
-            dialog.dismiss()
-
-        page.on("dialog", on_dialog)
-        page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.console_errors.append(f"uncaught: {e}"))
-        return page
-
-
-@pytest.fixture
-def watch() -> Watch:
-    return Watch()
-
-
-def new_context(browser: Browser, server: ChatServer, state: dict | None, **options) -> BrowserContext:
-    context = browser.new_context(base_url=server.url, storage_state=state, **options)
-    context.set_default_timeout(10_000)
-    context.add_init_script(INSTRUMENT)
-    return context
-
-
-@pytest.fixture
-def context(browser, chat_server, alice_state) -> BrowserContext:
-    context = new_context(browser, chat_server, alice_state)
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def page(context, watch) -> Page:
-    return watch.attach(context.new_page())
-
 
 # ---------------------------------------------------------------------------------------------
 # What a user does and sees
@@ -370,12 +66,6 @@ def samples(page: Page, message_id: str) -> list[str]:
 def words(prefix: str, count: int) -> list[str]:
     """Tokens "w0", " w1", " w2"…: any repeated or missing token shows in the text."""
     return [f"{prefix}0"] + [f" {prefix}{i}" for i in range(1, count)]
-
-
-def png_bytes(color=(200, 30, 30), size=(40, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def image_urls(request: dict) -> list[str]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chatsite.layers import LocalChannelLayer
+from chatsite.lib.layers import LocalChannelLayer
 
 
 @pytest.mark.asyncio

@@ -1,5 +1,5 @@
 """The pieces of `./dev serve` as a user's browser and an attacker meet them, over real sockets:
-daphne started by `manage.py serve` (the `chat_server` fixture from tests/test_browser.py)."""
+daphne started by `manage.py serve` (the `chat_server` fixture, tests/server.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from urllib.parse import urljoin
 
 import httpx
 
-from tests.test_browser import PASSWORDS, ChatServer, chat_server, png_bytes  # noqa: F401  (the shared fixture)
+from tests.samples import png_bytes
+from tests.server import PASSWORDS, ChatServer
 
 MB = 1024 * 1024
 
@@ -54,7 +55,7 @@ def status_of(head: bytes) -> int:
     return int(match.group(1))
 
 
-def test_an_upload_declaring_500_mb_is_refused_with_413_before_its_body_is_sent(chat_server):  # noqa: F811
+def test_an_upload_declaring_500_mb_is_refused_with_413_before_its_body_is_sent(chat_server):
     client = logged_in(chat_server)
     cookie = f"sessionid={client.cookies['sessionid']}; csrftoken={client.cookies['csrftoken']}"
     sock = connect(chat_server)
@@ -95,7 +96,7 @@ def test_an_upload_declaring_500_mb_is_refused_with_413_before_its_body_is_sent(
     assert answer.json()["url"].startswith("/media/attachments/")
 
 
-def test_a_chunked_upload_is_cut_off_with_413_once_it_passes_the_limit(chat_server):  # noqa: F811
+def test_a_chunked_upload_is_cut_off_with_413_once_it_passes_the_limit(chat_server):
     client = logged_in(chat_server)
     sock = connect(chat_server)
     try:
@@ -130,7 +131,7 @@ def test_a_chunked_upload_is_cut_off_with_413_once_it_passes_the_limit(chat_serv
         sock.close()
 
 
-def test_the_chat_page_sends_anonymous_visitors_to_the_login_page(chat_server):  # noqa: F811
+def test_the_chat_page_sends_anonymous_visitors_to_the_login_page(chat_server):
     with httpx.Client(base_url=chat_server.url, follow_redirects=False, timeout=10) as client:
         home = client.get("/")
         assert home.status_code == 302
@@ -146,7 +147,7 @@ def test_the_chat_page_sends_anonymous_visitors_to_the_login_page(chat_server): 
         assert client.get("/media/attachments/00000000-0000-0000-0000-000000000000").status_code == 302
 
 
-def test_static_files_are_served_by_whitenoise_under_hashed_names(chat_server):  # noqa: F811
+def test_static_files_are_served_by_whitenoise_under_hashed_names(chat_server):
     with closing(logged_in(chat_server)) as client:
         page = client.get("/").text
         css = re.search(r'href="(/static/chat\.[0-9a-f]{12}\.css)"', page)
@@ -201,7 +202,7 @@ def upgrade(server: ChatServer, origin: str | None, cookie: str | None) -> bytes
         sock.close()
 
 
-def test_the_websocket_refuses_a_foreign_origin_at_the_real_server(chat_server):  # noqa: F811
+def test_the_websocket_refuses_a_foreign_origin_at_the_real_server(chat_server):
     with closing(logged_in(chat_server)) as client:
         cookie = client.cookies["sessionid"]
     # The same handshake from the site's own page is accepted: the origin alone decides below.

@@ -65,7 +65,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for group in self.personal_groups:
             await self.channel_layer.group_add(group, self.channel_name)
         if attach := getattr(self.channel_layer, "attach", None):
-            # In-process layer: events arrive by a plain call (see chatsite/layers.py).
+            # In-process layer: events arrive by a plain call (see chatsite/lib/layers.py).
             attach(self.channel_name, self.dispatch)
         ensure_reaper()
         await self.accept()

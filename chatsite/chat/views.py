@@ -182,7 +182,7 @@ def create_preset(request: HttpRequest) -> JsonResponse:
 
 @require_POST
 def upload(request: HttpRequest) -> JsonResponse:
-    # Oversized bodies are refused by the server before they are read (see server.py);
+    # Oversized bodies are refused by the server before they are read (see chatsite/lib/daphne.py);
     # this is the second line, for servers that do not.
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)

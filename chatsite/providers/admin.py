@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from chatsite.adminforms import WriteOnlySecretMixin, secret_fields
+from chatsite.lib.adminforms import WriteOnlySecretMixin, secret_fields
 from chatsite.providers.catalog import family_fields, refresh_models, set_default
 from chatsite.providers.client import ProviderError
 from chatsite.providers.models import ABILITY_FIELDS, LanguageModel, Provider

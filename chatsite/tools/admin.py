@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from jsonschema import Draft202012Validator, SchemaError
 
-from chatsite.adminforms import WriteOnlySecretMixin, secret_fields
+from chatsite.lib.adminforms import WriteOnlySecretMixin, secret_fields
 from chatsite.tools.builtin import DEFINITIONS
 from chatsite.tools.http import url_allowed
 from chatsite.tools.models import HttpTool

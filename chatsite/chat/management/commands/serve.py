@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from chatsite.chat.generation import STALE_SECONDS, reap_and_announce
+from chatsite.lib.daphne import limit_request_bodies
 from chatsite.providers import bootstrap, localmodel
-from chatsite.server import limit_request_bodies
 
 log = logging.getLogger(__name__)
 

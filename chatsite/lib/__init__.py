@@ -1,0 +1,1 @@
+"""Small pieces the apps share, one module per topic."""
