@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP through Django, the chat websocket through Channels."""
+"""ASGI entry point: HTTP through Django, the chat websocket through Channels.
+
+`daphne chatsite.asgi:application` and `manage.py serve` both load this, so what serving needs
+(chatsite/chat/runtime.py install) is applied here, once.
+"""
 
 import os
 
@@ -11,6 +15,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from chatsite.chat import runtime  # noqa: E402
 from chatsite.chat.consumers import ChatConsumer  # noqa: E402
 from chatsite.lib.origin import ExactOriginValidator  # noqa: E402
 
@@ -20,3 +25,4 @@ application = ProtocolTypeRouter(
         "websocket": ExactOriginValidator(AuthMiddlewareStack(URLRouter([path("ws/chat/", ChatConsumer.as_asgi())]))),
     }
 )
+runtime.install()

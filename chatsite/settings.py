@@ -237,6 +237,15 @@ CHAT_MAX_FILE_CHARS = env_int("CHAT_MAX_FILE_CHARS", 200_000)
 CHAT_MAX_IMAGES_PER_MESSAGE = 8
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 32_000)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
+# File bytes one upstream request carries (newest first; older files go as text or a note), and
+# the longest answer asked for when the model's own limit is unknown.
+CHAT_MAX_REQUEST_FILE_BYTES = env_int("CHAT_MAX_REQUEST_FILE_BYTES", 20 * 1024 * 1024)
+CHAT_MAX_OUTPUT_TOKENS = env_int("CHAT_MAX_OUTPUT_TOKENS", 128_000)
+# Each user's share of a server (0: no limit): answers streaming at once, chat sockets open
+# (per process), messages a minute.
+CHAT_ANSWERS_PER_USER = env_int("CHAT_ANSWERS_PER_USER", 4)
+CHAT_SOCKETS_PER_USER = env_int("CHAT_SOCKETS_PER_USER", 20)
+CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -250,6 +259,8 @@ STREAM_FRAME_RATE = env_float("STREAM_FRAME_RATE", 1300)
 STREAM_COALESCE_MAX_MS = env_float("STREAM_COALESCE_MAX_MS", 200)
 PROVIDER_CONNECT_TIMEOUT = env_float("PROVIDER_CONNECT_TIMEOUT", 10)
 PROVIDER_IDLE_TIMEOUT = env_float("PROVIDER_IDLE_TIMEOUT", 120)
+# Connections a process keeps to one provider (host and port) at most; requests beyond wait.
+PROVIDER_CONNECTIONS = env_int("PROVIDER_CONNECTIONS", 256)
 
 # Tools: how many rounds of tool calls one answer may make before it is stopped, and the URL
 # prefixes HTTP tools may call (nothing else is ever called, so an admin's typo cannot reach
@@ -257,6 +268,7 @@ PROVIDER_IDLE_TIMEOUT = env_float("PROVIDER_IDLE_TIMEOUT", 120)
 CHAT_TOOL_ROUNDS = env_int("CHAT_TOOL_ROUNDS", 6)
 TOOL_ALLOWED_URLS = env_list("TOOL_ALLOWED_URLS", "")
 TOOL_RESULT_CHARS = env_int("TOOL_RESULT_CHARS", 16_000)
+TOOL_CALLS_PER_PROCESS = env_int("TOOL_CALLS_PER_PROCESS", 64)
 
 # A provider configured from the environment, for a one-command start.
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")

@@ -53,13 +53,14 @@ def _async_cleanup(request):
 
 @pytest.fixture
 async def _close_provider_session():
-    """The generation's pooled provider session belongs to the test's event loop: close it there."""
+    """The runtime (its pooled provider session, flusher and reaper) belongs to the test's event
+    loop: close it there."""
     yield
-    from chatsite.chat.generation import _sessions
+    from chatsite.chat import runtime
 
-    session = _sessions.pop(asyncio.get_running_loop(), None)
-    if session is not None:
-        await session.close()
+    test_runtime = runtime._runtimes.pop(asyncio.get_running_loop(), None)
+    if test_runtime is not None:
+        await test_runtime.close()
 
 
 @pytest.fixture(scope="session")

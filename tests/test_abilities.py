@@ -178,7 +178,7 @@ def test_the_page_offers_each_models_abilities(provider, alice):
 
 @pytest.mark.django_db
 def test_a_length_limit_above_the_models_largest_answer_is_sent_as_that(provider):
-    from chatsite.chat.turns import request_body
+    from chatsite.providers.shaping import shape_body as request_body
 
     refresh_models(provider)
     model = provider.models.get(name="test/model-a")  # its /models entry: at most 4,096 tokens

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from chatsite.chat.generation import reap_stale
 from chatsite.chat.models import Conversation, Message
+from chatsite.chat.saving import reap_stale
 from tests.conftest import SECRET, answer_text, frames_until, is_done, open_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -302,9 +302,12 @@ async def test_answers_left_streaming_by_a_dead_process_are_marked_interrupted(a
     assert row.error
 
 
-async def test_oversized_frame_closes_the_socket(alice, conversation, settings):
+async def test_oversized_frame_says_why_and_closes_the_socket_with_1009(alice, conversation, settings):
     socket = await open_socket(alice)
     await socket.send_to(text_data='{"type": "send", "text": "' + "x" * (settings.CHAT_MAX_FRAME_BYTES + 1) + '"}')
+    # daphne passes no close reason on: the reason comes first, as an error frame.
+    error = await socket.receive_json_from(timeout=2)
+    assert error["type"] == "error" and "too large" in error["error"] and "64 KB" in error["error"]
     output = await socket.receive_output(timeout=2)
     assert output == {"type": "websocket.close", "code": 1009}
 

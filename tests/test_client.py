@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 from collections.abc import Iterator
@@ -12,7 +11,8 @@ from email.utils import formatdate
 
 import pytest
 
-from chatsite.providers.client import (
+from chatsite.providers.client import list_models, new_session, stream_chat, stream_reads
+from chatsite.providers.events import (
     Citations,
     Delta,
     Event,
@@ -21,16 +21,9 @@ from chatsite.providers.client import (
     ProviderError,
     Reasoning,
     Refusal,
-    ToolCallDelta,
     Usage,
-    _chunk_events,
-    build_body,
-    list_models,
-    new_session,
-    stream_chat,
-    stream_reads,
-    token_field_retry,
 )
+from chatsite.providers.shaping import build_body
 from tests.upstream import Upstream
 
 KEY = "sk-test-0123456789abcdef"
@@ -105,24 +98,6 @@ async def test_a_trailing_slash_on_the_base_url_is_ignored(upstream: Upstream) -
     events = [e async for e in stream_chat(upstream.base_url + "/", KEY, body)]
     assert events[-1] == Usage(2, 4, 6)
     assert upstream.requests[-1]["path"] == "/v1/chat/completions"
-
-
-def test_build_body_merges_params_and_extra_but_never_over_model_messages_or_stream() -> None:
-    body = build_body(
-        MODEL,
-        MESSAGES,
-        {"temperature": 0.2, "max_tokens": 100},
-        {"provider": {"order": ["azure"]}, "model": "x", "messages": [], "stream": False},
-    )
-    assert body == {
-        "model": MODEL,
-        "messages": MESSAGES,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "temperature": 0.2,
-        "max_tokens": 100,
-        "provider": {"order": ["azure"]},
-    }
 
 
 async def test_usage_in_the_finish_chunk_is_reported(upstream: Upstream) -> None:
@@ -404,33 +379,6 @@ async def test_list_models_on_a_closed_port_is_a_connect_error() -> None:
     assert caught.value.code == "connect"
 
 
-# Chunks seen on real servers (seeds 003 and 004)
-
-
-def test_role_only_and_empty_chunks_yield_nothing() -> None:
-    role = '{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}'
-    assert _chunk_events(role, KEY) == []
-    assert _chunk_events('{"choices":[{"index":0,"delta":{},"finish_reason":null}]}', KEY) == []
-    assert _chunk_events('{"choices":[],"usage":null}', KEY) == []
-
-
-def test_a_tool_call_chunk_with_null_content_yields_the_call_and_its_finish_but_no_text() -> None:
-    chunk = (
-        '{"choices":[{"index":0,"delta":{"content":null,"tool_calls":[{"index":0,"id":"call_1",'
-        '"type":"function","function":{"name":"get_weather","arguments":"{}"}}]},'
-        '"finish_reason":"tool_calls"}]}'
-    )
-    assert _chunk_events(chunk, KEY) == [ToolCallDelta(0, "call_1", "get_weather", "{}"), Finish("tool_calls")]
-
-
-def test_tool_call_arguments_sent_as_an_object_are_taken_as_json() -> None:
-    chunk = (
-        '{"choices":[{"delta":{"content":"","tool_calls":[{"id":"7","function":'
-        '{"name":"f","arguments":{"city":"Paris"}}}]},"finish_reason":null}]}'
-    )
-    assert _chunk_events(chunk, KEY) == [ToolCallDelta(None, "7", "f", '{"city": "Paris"}')]
-
-
 async def reads_of(upstream: Upstream, hold=None) -> list[list[Event]]:
     body = build_body(MODEL, MESSAGES)
     return [events async for events in stream_reads(upstream.base_url, KEY, body, hold=hold)]
@@ -463,31 +411,11 @@ async def test_thinking_streams_apart_from_the_answer_with_its_token_count(upstr
     assert events[-1] == Usage(2, 4, 6, reasoning_tokens=2)
 
 
-def test_usage_details_are_read_and_malformed_ones_ignored() -> None:
-    chunk = (
-        '{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":7,"total_tokens":17,'
-        '"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":5}}}'
-    )
-    assert _chunk_events(chunk, KEY) == [Usage(10, 7, 17, reasoning_tokens=5, cached_tokens=4)]
-    odd = '{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"completion_tokens_details":"x"}}'
-    assert _chunk_events(odd, KEY) == [Usage(1, 1, 2)]
-
-
 async def test_a_refusal_is_its_own_event(upstream: Upstream) -> None:
     upstream.script(tokens=[], refusal=["I can't ", "help with that."])
     events = await collect(upstream)
     assert events[:2] == [Refusal("I can't "), Refusal("help with that.")]
     assert Finish("stop") in events
-
-
-def test_only_a_400_that_names_the_length_field_is_retried_with_the_other() -> None:
-    body = {"model": MODEL, "max_tokens": 9}
-    named = ProviderError("bad_request", "The provider refused: Unsupported parameter: 'max_tokens'.", status=400)
-    assert token_field_retry(body, named) == ({"model": MODEL, "max_completion_tokens": 9}, "max_completion_tokens")
-    other = ProviderError("bad_request", "The provider refused: temperature is out of range.", status=400)
-    assert token_field_retry(body, other) is None
-    assert token_field_retry({"model": MODEL}, named) is None  # no limit was sent
-    assert token_field_retry(body, ProviderError("server", "max_tokens broke us", status=500)) is None
 
 
 # Citations (annotations) and token probabilities (logprobs), seed 003
@@ -518,21 +446,6 @@ async def test_citations_are_read_from_a_late_delta_the_finish_chunk_or_its_mess
     assert Finish("stop") in events
 
 
-def test_flat_annotations_are_read_and_other_kinds_or_bad_urls_skipped() -> None:
-    notes = [
-        {"type": "url_citation", "url": "https://flat.example/", "title": 3, "start_index": -1, "end_index": "9"},
-        {"type": "file_citation", "file_citation": {"file_id": "f1"}},
-        {"type": "url_citation", "url_citation": {"url": ""}},
-        {"type": "url_citation", "url_citation": {"url": "https://x/" + "a" * 3000}},
-        "nonsense",
-    ]
-    chunk = json.dumps({"choices": [{"index": 0, "delta": {"annotations": notes}, "finish_reason": None}]})
-    cited = {"url": "https://flat.example/", "title": "", "start_index": None, "end_index": None}
-    assert _chunk_events(chunk, KEY) == [Citations((cited,))]
-    only_bad = json.dumps({"choices": [{"index": 0, "delta": {"annotations": notes[1:]}}]})
-    assert _chunk_events(only_bad, KEY) == []
-
-
 async def test_logprobs_come_with_each_token_when_asked_for(upstream: Upstream) -> None:
     upstream.script(
         tokens=["Hi", " there"],
@@ -554,21 +467,6 @@ async def test_no_logprobs_events_when_the_request_did_not_ask(upstream: Upstrea
     assert await collect(upstream) == [*HELLO, Finish("stop"), Usage(2, 4, 6)]
 
 
-def test_odd_logprobs_are_bounded_not_trusted() -> None:
-    content = [
-        {"token": "a", "logprob": -1.234567, "top_logprobs": [{"token": "b", "logprob": None}, {"logprob": -1}]},
-        {"token": "c", "logprob": 0.5, "top_logprobs": "x"},
-        {"token": 7, "logprob": -1},
-        {"token": "x" * 500, "logprob": float("-inf"), "top_logprobs": [{"token": "y", "logprob": -1}] * 30},
-    ]
-    chunk = json.dumps({"choices": [{"index": 0, "delta": {}, "logprobs": {"content": content}}]})
-    [event] = _chunk_events(chunk, KEY)
-    assert event.tokens[0] == ["a", -1.2346, [["b", -9999.0]]]
-    assert event.tokens[1] == ["c", 0.0, []]
-    assert len(event.tokens) == 3
-    assert event.tokens[2][0] == "x" * 200 and event.tokens[2][1] == -9999.0 and len(event.tokens[2][2]) == 20
-
-
 async def test_text_that_arrived_before_a_drop_is_kept_even_when_the_reader_was_busy(upstream: Upstream) -> None:
     # The server sends two tokens and drops the connection while the reader is still busy with
     # the first (publishing it on a slow channel layer): aiohttp raises the drop before handing
@@ -581,14 +479,3 @@ async def test_text_that_arrived_before_a_drop_is_kept_even_when_the_reader_was_
             await asyncio.sleep(0.3)
     assert caught.value.code == "dropped"
     assert "".join(texts) == "Partial"
-
-
-def test_a_top_level_list_of_source_urls_is_read_as_citations() -> None:
-    chunk = (
-        '{"choices":[{"delta":{"content":"Hi"},"finish_reason":null}],'
-        '"citations":["https://a.example/x", 7, "https://b.example/"]}'
-    )
-    events = _chunk_events(chunk, KEY)
-    assert events[0] == Delta("Hi")
-    assert [item["url"] for item in events[1].items] == ["https://a.example/x", "https://b.example/"]
-    assert events[1].items[0]["title"] == ""

@@ -64,10 +64,12 @@ async def test_a_detached_channel_gets_its_messages_queued_again():
     assert (await layer.receive(channel))["type"] == "x"
 
 
-def test_the_coalescing_window_widens_with_the_live_answers_to_hold_the_frame_rate(settings, monkeypatch):
-    from chatsite.chat import generation
+def test_the_coalescing_window_widens_with_the_live_answers_to_hold_the_frame_rate(settings):
+    from chatsite.chat.runtime import Runtime
 
     settings.STREAM_COALESCE_MS, settings.STREAM_FRAME_RATE, settings.STREAM_COALESCE_MAX_MS = 20, 1000, 150
+    runtime = Runtime()
     for live, window in [(0, 0.020), (10, 0.020), (50, 0.050), (100, 0.100), (400, 0.150)]:
-        monkeypatch.setattr(generation, "RUNNING", dict.fromkeys(range(live)))
-        assert generation.coalesce_window() == pytest.approx(window)
+        runtime.generations.clear()
+        runtime.generations.update(dict.fromkeys(range(live)))
+        assert runtime.coalesce_window() == pytest.approx(window)

@@ -5,7 +5,7 @@ import pytest
 from chatsite.chat.models import Conversation
 from chatsite.providers import bootstrap
 from chatsite.providers.catalog import refresh_models, set_default
-from chatsite.providers.client import ProviderError
+from chatsite.providers.events import ProviderError
 from chatsite.providers.models import LanguageModel, Provider
 from tests.conftest import frames_until, is_done, logged_in_client, open_socket
 

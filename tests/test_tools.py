@@ -7,7 +7,8 @@ import json
 import pytest
 
 from chatsite.chat.models import Conversation, Message
-from chatsite.providers.client import ToolCallDelta, stream_chat
+from chatsite.providers.client import stream_chat
+from chatsite.providers.events import ToolCallDelta
 from chatsite.tools.calculator import CalculationError, calculate
 from chatsite.tools.calls import Round, messages_for
 from chatsite.tools.http import url_allowed

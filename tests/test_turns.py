@@ -1,4 +1,4 @@
-"""Turns written together (turns.send_many): each ask gets its own result, nobody else's."""
+"""Turns written together (turns.take_many): each ask gets its own result, nobody else's."""
 
 import uuid
 
@@ -6,12 +6,13 @@ import pytest
 
 from chatsite.chat import turns
 from chatsite.chat.models import Conversation, Message
+from chatsite.chat.request import build
 
 pytestmark = pytest.mark.django_db
 
 
-def user_texts(request: turns.UpstreamRequest) -> list[str]:
-    return [m["content"] for m in request.body["messages"] if m["role"] == "user"]
+def user_texts(turn: turns.Turn) -> list[str]:
+    return [m["content"] for m in build(turn.plan).body["messages"] if m["role"] == "user"]
 
 
 def test_a_batch_of_sends_writes_each_turn_in_its_own_conversation(alice, bob, model):
@@ -20,13 +21,13 @@ def test_a_batch_of_sends_writes_each_turn_in_its_own_conversation(alice, bob, m
     Message.objects.create(conversation=mine, role="user", text="Earlier question")
     Message.objects.create(conversation=mine, role="assistant", text="Earlier answer")
 
-    a, b = turns.send_many(
+    a, b = turns.take_many(
         [turns.Ask(alice, str(mine.code), "Alice asks"), turns.Ask(bob, str(theirs.code), "Bob asks")]
     )
 
     assert (a.conversation.pk, b.conversation.pk) == (mine.pk, theirs.pk)
-    assert user_texts(a.request) == ["Earlier question", "Alice asks"]
-    assert user_texts(b.request) == ["Bob asks"]
+    assert user_texts(a) == ["Earlier question", "Alice asks"]
+    assert user_texts(b) == ["Bob asks"]
     assert [m.text for m in mine.messages.order_by("pk")] == ["Earlier question", "Earlier answer", "Alice asks", ""]
     assert [(m.role, m.status) for m in theirs.messages.order_by("pk")] == [
         ("user", "complete"),
@@ -43,7 +44,7 @@ def test_a_bad_ask_fails_alone(alice, bob, model):
     theirs = Conversation.objects.create(owner=bob, model=model)
     other = Conversation.objects.create(owner=alice, model=model)
 
-    results = turns.send_many(
+    results = turns.take_many(
         [
             turns.Ask(alice, str(theirs.code), "Not mine"),
             turns.Ask(alice, "not-a-uuid", "Malformed"),

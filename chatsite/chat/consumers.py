@@ -1,21 +1,24 @@
 """The chat websocket: turns frames into calls and group events into frames."""
 
 import json
+import logging
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
-from chatsite.accounts.sockets import session_group, user_group
-from chatsite.chat import turns
-from chatsite.chat.generation import control_group_for, ensure_reaper, group_for, start_generation
+from chatsite.chat import events, frames, runtime, turns
 from chatsite.chat.models import Message
-from chatsite.chat.payloads import message_payload, turn_frames
-from chatsite.chat.sendqueue import send_queue
+from chatsite.chat.payloads import conversation_payload, message_payload
+from chatsite.lib.layers import DirectDelivery
+
+log = logging.getLogger(__name__)
 
 CLOSE_LOGGED_OUT = 4401
-CLOSE_TOO_BIG = 1009
+CLOSE_TOO_MANY = 4429  # the user's socket cap (the error frame before it says so)
+CLOSE_RESTART = 1012  # the server restarts: the browser reconnects
+UNEXPECTED = "chatsite could not handle that; try again."
+# Frame fields a send without a conversation takes for the conversation it makes.
+NEW_CHAT_OPTIONS = ("system_prompt", "parameters", "tools")
 
 
 @database_sync_to_async
@@ -35,73 +38,99 @@ def _last_answer(code: str) -> dict | None:
     return message_payload(answer, attachments=[])
 
 
-@database_sync_to_async
-def _take_turn(action, *args) -> tuple[turns.Turn, list[dict]]:
-    """Run a turn (regenerate, edit, continue) and build its frames, in the database thread."""
-    turn = action(*args)
-    return turn, turn_frames(turn)
-
-
 class ChatConsumer(AsyncWebsocketConsumer):
+    subscribed: str | None = None
+    personal_groups: tuple[str, ...] = ()
+    counted = False
+    left = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the consumer ends (closed, crashed, cancelled by the server), nothing of
+            # it stays in the channel layer.
+            await self._leave()
+
     async def dispatch(self, message: dict) -> None:
-        # Channels closes stale database connections before every event, a thread hop per
-        # streamed delta per socket. Every database call here goes through
-        # database_sync_to_async, which does that itself, so events skip it.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        if message["type"].startswith("websocket."):
+            # From the socket: Channels' own dispatch, which tidies database connections first.
+            await super().dispatch(message)
+            return
+        # A group event. Handlers of events never touch the database, so they skip that
+        # tidying: it is a thread hop per streamed delta per socket.
+        handler = self.EVENTS.get(message["type"])
+        if handler is not None:
+            await handler(self, message)
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         if self.user is None or not self.user.is_authenticated or not self.user.is_active:
             await self.close(code=CLOSE_LOGGED_OUT)
             return
-        self.subscribed: str | None = None
-        self.personal_groups = [user_group(self.user.pk)]
+        self.runtime = runtime.current()
+        refusal = self.runtime.socket_opened(self.user.pk, self.channel_name)
+        if refusal:
+            await self.accept()
+            await self._error(refusal)
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        self.counted = True
+        groups = [events.user_group(self.user.pk)]
         session_key = getattr(self.scope.get("session"), "session_key", None)
         if session_key:
-            self.personal_groups.append(session_group(session_key))
+            groups.append(events.session_group(session_key))
+        self.personal_groups = tuple(groups)
         for group in self.personal_groups:
             await self.channel_layer.group_add(group, self.channel_name)
-        if attach := getattr(self.channel_layer, "attach", None):
-            # In-process layer: events arrive by a plain call (see chatsite/lib/layers.py).
-            attach(self.channel_name, self.dispatch)
-        ensure_reaper()
+        if isinstance(self.channel_layer, DirectDelivery):
+            self.channel_layer.attach(self.channel_name, self.dispatch)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         # Leaving stops nothing: the answer goes on and is saved (see generation.py).
-        if detach := getattr(self.channel_layer, "detach", None):
-            detach(self.channel_name)
-        for group in getattr(self, "personal_groups", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
-        if getattr(self, "subscribed", None):
-            await self.channel_layer.group_discard(group_for(self.subscribed), self.channel_name)
+        await self._leave()
+
+    async def _leave(self) -> None:
+        if self.left or not hasattr(self, "channel_name"):
+            return
+        self.left = True
+        if isinstance(self.channel_layer, DirectDelivery):
+            self.channel_layer.detach(self.channel_name)
+        if self.counted:
+            self.runtime.socket_closed(self.user.pk, self.channel_name)
+        groups = [*self.personal_groups]
+        if self.subscribed:
+            groups.append(events.conversation_group(self.subscribed))
+        for group in groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                log.warning("could not leave group %s", group, exc_info=True)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if bytes_data is not None or text_data is None:
-            await self._error("Frames must be JSON text.")
-            return
-        if len(text_data) > settings.CHAT_MAX_FRAME_BYTES:
-            await self.close(code=CLOSE_TOO_BIG)
-            return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self._error("Frames must be JSON objects.")
+            frame = frames.parse(text_data, bytes_data)
+        except frames.TooLarge as error:
+            # daphne passes no close reason on, so the error frame says why first.
+            await self._error(error.message)
+            await self.close(code=frames.CLOSE_TOO_BIG)
             return
-        if not isinstance(frame, dict):
-            await self._error("Frames must be JSON objects.")
+        except frames.FrameError as error:
+            await self._error(error.message)
             return
-        handler = self.HANDLERS.get(frame.get("type"))
+        handler = self.HANDLERS.get(frame["type"])
         if handler is None:
             await self._error("Unknown frame type.")
             return
         try:
             await handler(self, frame)
         except turns.ChatError as error:
-            await self._error(error.message, frame.get("conversation"))
+            await self._error(error.message, frame.get("conversation"), frames.ref(frame))
+        except Exception:
+            # Whatever went wrong with this frame, the socket (and its other answers) stay.
+            log.exception("handling a %r frame failed", frame["type"][:32])
+            await self._error(UNEXPECTED, frame.get("conversation"), frames.ref(frame))
 
     # -- frames from the browser -----------------------------------------------------------
 
@@ -111,30 +140,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if streaming:
             await self._ask_snapshot(code)
         elif last := await _last_answer(code):
-            await self.send(text_data=json.dumps({"type": "done", "conversation": code, "message": last}))
+            await self._send({"type": "done", "conversation": code, "message": last})
 
     async def on_send(self, frame: dict) -> None:
+        conversation = frame.get("conversation")
+        options = None if conversation else {key: frame[key] for key in NEW_CHAT_OPTIONS if key in frame}
         ask = turns.Ask(
-            self.user, frame.get("conversation"), frame.get("text"), frame.get("attachments") or [], frame.get("model")
+            self.user,
+            conversation or None,
+            frame.get("text"),
+            frame.get("attachments") or [],
+            frame.get("model"),
+            options=options,
         )
-        # Its answer is streaming already (see sendqueue.py).
-        await self._announce(*await send_queue().send(ask))
+        await self._take(ask, frames.ref(frame))
 
     async def on_regenerate(self, frame: dict) -> None:
-        await self._begin(*await _take_turn(turns.regenerate, self.user, frame.get("conversation")))
+        await self._take(turns.Ask(self.user, frame.get("conversation"), kind=turns.REGENERATE))
 
     async def on_edit(self, frame: dict) -> None:
-        await self._begin(
-            *await _take_turn(turns.edit, self.user, frame.get("conversation"), frame.get("message"), frame.get("text"))
+        ask = turns.Ask(
+            self.user, frame.get("conversation"), frame.get("text"), kind=turns.EDIT, message=frame.get("message")
         )
+        await self._take(ask)
 
     async def on_continue(self, frame: dict) -> None:
-        await self._begin(*await _take_turn(turns.continue_answer, self.user, frame.get("conversation")))
+        await self._take(turns.Ask(self.user, frame.get("conversation"), kind=turns.CONTINUE))
 
     async def on_stop(self, frame: dict) -> None:
         code, _ = await _owned_conversation(self.user, frame.get("conversation"))
         # Reaches the generation in whichever process runs it.
-        await self.channel_layer.group_send(control_group_for(code), {"type": "gen.stop"})
+        await self.channel_layer.group_send(events.control_group(code), {"type": events.STOP})
 
     async def on_resync(self, frame: dict) -> None:
         code, streaming = await _owned_conversation(self.user, frame.get("conversation"))
@@ -151,38 +187,42 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "resync": on_resync,
     }
 
+    async def _take(self, ask: turns.Ask, ref: str | None = None) -> None:
+        """Run the turn (its answer is streaming when this returns) and show it in every tab."""
+        turn, group_events = await self.runtime.turns.take(ask)
+        code = str(turn.conversation.code)
+        if turn.created:
+            # This tab learns its new conversation's id before the group's frames name it.
+            await self._send({"type": "created", "conversation": conversation_payload(turn.conversation), "ref": ref})
+        await self._join(code)
+        group = events.conversation_group(code)
+        for event in group_events:
+            await self.channel_layer.group_send(group, event)
+
     async def _join(self, code: str) -> None:
         """Follow this conversation's group (a tab shows one conversation at a time)."""
         if self.subscribed == code:
             return
         if self.subscribed:
-            await self.channel_layer.group_discard(group_for(self.subscribed), self.channel_name)
+            await self.channel_layer.group_discard(events.conversation_group(self.subscribed), self.channel_name)
         self.subscribed = code
-        await self.channel_layer.group_add(group_for(code), self.channel_name)
-
-    async def _begin(self, turn: turns.Turn, events: list[dict]) -> None:
-        # The upstream request starts first; its first token is a network round trip away,
-        # while the frames go out now.
-        start_generation(turn.conversation.code, turn.answer, turn.request)
-        await self._announce(turn, events)
-
-    async def _announce(self, turn: turns.Turn, events: list[dict]) -> None:
-        code = str(turn.conversation.code)
-        await self._join(code)
-        group = group_for(code)
-        for event in events:
-            await self.channel_layer.group_send(group, event)
+        await self.channel_layer.group_add(events.conversation_group(code), self.channel_name)
 
     async def _ask_snapshot(self, code: str) -> None:
         await self.channel_layer.group_send(
-            control_group_for(code), {"type": "gen.resync", "reply_to": self.channel_name}
+            events.control_group(code), {"type": events.RESYNC, "reply_to": self.channel_name}
         )
 
-    async def _error(self, message: str, conversation=None) -> None:
+    async def _send(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    async def _error(self, message: str, conversation=None, ref: str | None = None) -> None:
         frame = {"type": "error", "error": message}
         if isinstance(conversation, str):
             frame["conversation"] = conversation[:64]
-        await self.send(text_data=json.dumps(frame))
+        if ref is not None:
+            frame["ref"] = ref
+        await self._send(frame)
 
     # -- group events to the browser -------------------------------------------------------
 
@@ -191,16 +231,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # conversation the tab just left is dropped).
         if event.get("conversation") != self.subscribed:
             return
-        await self.send(text_data=json.dumps({**event, "type": event["type"].removeprefix("chat.")}))
+        await self._send({**event, "type": event["type"].removeprefix("chat.")})
 
-    chat_delta = _forward
-    chat_snapshot = _forward
-    chat_done = _forward
-    chat_message = _forward
-    chat_truncated = _forward
+    async def _conversation_changed(self, event: dict) -> None:
+        await self._send({"type": "conversation", "conversation": event["conversation"]})
 
-    async def chat_conversation(self, event: dict) -> None:
-        await self.send(text_data=json.dumps({"type": "conversation", "conversation": event["conversation"]}))
-
-    async def user_logout(self, event: dict) -> None:
+    async def _logged_out(self, event: dict) -> None:
         await self.close(code=CLOSE_LOGGED_OUT)
+
+    async def _restart(self, event: dict) -> None:
+        await self.close(code=CLOSE_RESTART)
+
+    EVENTS = {
+        events.DELTA: _forward,
+        events.SNAPSHOT: _forward,
+        events.DONE: _forward,
+        events.MESSAGE: _forward,
+        events.TRUNCATED: _forward,
+        events.CONVERSATION: _conversation_changed,
+        events.LOGOUT: _logged_out,
+        events.RESTART: _restart,
+    }

@@ -2,29 +2,33 @@
 
 It runs as its own asyncio task, apart from any socket, so closing a tab neither stops nor
 loses the answer, and a "stop" frame is handled at once. Per token it only appends to a list;
-frames are coalesced and the database is written on a timer (see streaming-design.md).
+frames are coalesced and the database is written on a timer by the process's flusher
+(saving.py). Every way an answer can end, ends it: its status and reason are saved (or retried)
+and a `done` event is always sent.
 """
+
+from __future__ import annotations
 
 import asyncio
 import logging
 import time
-import weakref
-from contextlib import suppress
+from typing import TYPE_CHECKING
 
-import aiohttp
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
+from chatsite.chat import events, saving
 from chatsite.chat.citations import add_citations
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
+from chatsite.chat.request import RequestPlan, UpstreamRequest, build_async
+from chatsite.chat.search import search_conversations
 from chatsite.chat.structured import check_json_answer
-from chatsite.chat.turns import UpstreamRequest
 from chatsite.chat.usage import estimate_usage
-from chatsite.providers.client import (
+from chatsite.lib.text import storable
+from chatsite.providers.client import stream_reads
+from chatsite.providers.events import (
     Citations,
     Delta,
     Finish,
@@ -34,83 +38,29 @@ from chatsite.providers.client import (
     Refusal,
     ToolCallDelta,
     Usage,
-    new_session,
-    stream_reads,
-    token_field_retry,
 )
 from chatsite.providers.models import LanguageModel
-from chatsite.rows import update_rows
+from chatsite.providers.shaping import next_round, token_field_retry
 from chatsite.tools import registry
 from chatsite.tools.calls import Round, round_messages
 from chatsite.tools.http import ToolFailed
 
+if TYPE_CHECKING:
+    from chatsite.chat.runtime import Runtime
+
 log = logging.getLogger(__name__)
 
-# Live generations of this process, by message id: keeps tasks from being garbage-collected
-# and tells the reaper which "streaming" rows are alive here.
-RUNNING: dict[int, "Generation"] = {}
-HEARTBEAT_SECONDS = 10.0
 # Token probabilities kept per answer (about 40 bytes a token, more with alternatives);
 # the tokens after these are neither stored nor sent.
 LOGPROB_TOKENS = 4000
-# What an answer's end writes.
 # The message fields the model's text events go to, in the order of Generation.streams.
 STREAM_FIELDS = {Delta: "text", Reasoning: "reasoning", Refusal: "refusal"}
 STREAMED = list(STREAM_FIELDS.values())
 USAGE_FIELDS = ["prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens"]
-FINAL_FIELDS = [
-    *STREAMED,
-    "citations",
-    "logprobs",
-    "status",
-    "finish_reason",
-    "error",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "reasoning_tokens",
-    "cached_tokens",
-    "usage_estimated",
-    "json_check",
-    "tool_calls",
-    "context_tokens",
-    "first_token_ms",
-    "duration_ms",
-    "updated",
-]
-# A streaming row not touched for this long belongs to a process that is gone.
-STALE_SECONDS = 60.0
-
-# Per event loop (a server has one; tests make one per test): a client session's pooled
-# connections belong to the loop that opened them.
-_sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = weakref.WeakKeyDictionary()
-_reapers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
-_flusher_tasks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
-
-
-def http_client() -> aiohttp.ClientSession:
-    """One pooled client per process: no TLS handshake per answer."""
-    loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
-        session = _sessions[loop] = new_session()
-    return session
-
-
-def coalesce_window() -> float:
-    """Seconds deltas wait to share a frame: STREAM_COALESCE_MS when the server is quiet; under
-    load, wide enough that all answers together send about STREAM_FRAME_RATE frames a second
-    (each frame costs the same whatever it carries), up to STREAM_COALESCE_MAX_MS."""
-    low = settings.STREAM_COALESCE_MS / 1000
-    return max(low, min(settings.STREAM_COALESCE_MAX_MS / 1000, len(RUNNING) / settings.STREAM_FRAME_RATE))
-
-
-def group_for(conversation_code) -> str:
-    return f"conv-{str(conversation_code).replace('-', '')}"
-
-
-def control_group_for(conversation_code) -> str:
-    return f"ctl-{str(conversation_code).replace('-', '')}"
+FAILED = "chatsite failed while streaming this answer; the text so far is kept."
+UNPREPARED = "chatsite could not prepare the request for this answer (one of its files could not be read)."
+RESTARTED = "The server was restarted while answering; the text so far is kept."
+STOPPED_SERVER = "The server stopped while answering; the text so far is kept."
 
 
 class Growing:
@@ -146,12 +96,14 @@ class Growing:
 
 
 class Generation:
-    def __init__(self, conversation_code, answer: Message, request: UpstreamRequest):
+    def __init__(self, runtime: Runtime, conversation_code, answer: Message, plan: RequestPlan):
+        self.runtime = runtime
         self.conversation = str(conversation_code)
         self.answer = answer
         self.answer_id = str(answer.code)
-        self.request = request
-        self.group = group_for(conversation_code)
+        self.plan = plan
+        self.request: UpstreamRequest | None = None  # built when the task starts
+        self.group = events.conversation_group(conversation_code)
         self.layer = get_channel_layer()
         # What the model writes, by the message field it goes to: the answer, its thinking
         # (shown apart, never sent back upstream) and a refusal.
@@ -176,7 +128,7 @@ class Generation:
         self.seq = 0
         self.stop_requested = False
         self.task: asyncio.Task | None = None
-        # What the process-wide flusher last wrote (see _flush_forever).
+        # What the flusher last wrote (saving.Flusher).
         self.saved_parts = 0
         self.last_write = time.monotonic()
 
@@ -184,22 +136,27 @@ class Generation:
 
     def start(self) -> asyncio.Task:
         self.task = asyncio.get_running_loop().create_task(self.run(), name=f"generation-{self.answer.code}")
-        RUNNING[self.answer.pk] = self
-        _ensure_background(_flusher_tasks, _flush_forever)
         return self.task
 
     def stop(self) -> None:
+        """Stop the answer (a user's stop frame): the provider's request is closed, the text kept."""
         if self.task and not self.task.done():
             self.stop_requested = True
+            self.task.cancel()
+
+    def interrupt(self) -> None:
+        """End the answer because the server is going away (interrupted, the text kept)."""
+        if self.task and not self.task.done():
             self.task.cancel()
 
     async def run(self) -> None:
         answer = self.answer
         control = await self.layer.new_channel()
-        await self.layer.group_add(control_group_for(self.conversation), control)
+        await self.layer.group_add(events.control_group(self.conversation), control)
         listener = asyncio.create_task(self._listen(control))
         started = time.monotonic()
         try:
+            self.request = await self._build()
             body = self.request.body or {}
             try:
                 await self._stream(body, started)
@@ -224,80 +181,112 @@ class Generation:
         except ProviderError as error:
             answer.status = Message.Status.ERROR
             answer.error = error.message
+        except Unprepared as error:
+            answer.status = Message.Status.ERROR
+            answer.error = str(error)
         except ToolLimit as limit:
             answer.status = Message.Status.ERROR
             answer.error = (
                 f"Stopped after {limit.rounds} rounds of tool calls (the limit); the model was still calling tools."
             )
         except asyncio.CancelledError:
-            # Stop frame, or the server shutting down; either way keep what was said.
+            # A stop frame, or the server going away; either way keep what was said.
             asyncio.current_task().uncancel()
             if self.stop_requested:
                 answer.status = Message.Status.STOPPED
             else:
                 answer.status = Message.Status.INTERRUPTED
-                answer.error = "The server stopped while answering."
+                answer.error = RESTARTED if self.runtime.closing else STOPPED_SERVER
         except Exception:
             log.exception("generation %s failed", answer.code)
             answer.status = Message.Status.ERROR
-            answer.error = "chatsite failed while streaming this answer; the text so far is kept."
+            answer.error = FAILED
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
-            # Calls cut short or never run are kept, closed (an id, valid for sending back later).
-            self.round.close(len(self.streams["text"].all()))
-            for call in self.calls + self.round.calls:
-                if call["status"] in ("streaming", "running"):
-                    call["status"] = "stopped"
-            answer.tool_calls = self.calls + self.round.calls
-            answer.duration_ms = round((time.monotonic() - started) * 1000)
-            for field, stream in self.streams.items():
-                setattr(answer, field, stream.all())
-            answer.citations = self.citations
-            answer.logprobs = self.logprobs
-            if not self.usage_seen and self.wrote:
-                # No usage from the provider (some gateways send none, a stopped stream never
-                # gets it): estimate it, and say so.
-                written = "".join(stream.new() for stream in self.streams.values())
-                prompt, completion = estimate_usage(self.request.body or {}, written)
-                answer.prompt_tokens = self.usage_before["prompt_tokens"] + prompt
-                answer.completion_tokens = self.usage_before["completion_tokens"] + completion
-                answer.total_tokens = answer.prompt_tokens + answer.completion_tokens
-                answer.usage_estimated = True
-                answer.context_tokens = prompt + completion
-            elif self.last_usage is not None:
-                last = self.last_usage
-                # Reasoning is not sent back upstream, so it takes no room in the next request.
-                answer.context_tokens = last.prompt_tokens + last.completion_tokens - last.reasoning_tokens
-            if answer.status == Message.Status.COMPLETE:
-                answer.json_check = check_json_answer(self.request.body or {}, answer.text)
             try:
-                await self._publish_pending()
-                await database_sync_to_async(self._save_final)()
-                await self.layer.group_send(
-                    self.group, {"type": "chat.done", "conversation": self.conversation, "message": self._payload()}
-                )
-                await self.layer.group_discard(control_group_for(self.conversation), control)
+                await self._finish(started)
             finally:
-                RUNNING.pop(answer.pk, None)
+                await self.layer.group_discard(events.control_group(self.conversation), control)
+                self.runtime.generations.pop(answer.pk, None)
+
+    async def _build(self) -> UpstreamRequest:
+        try:
+            return await build_async(self.plan)
+        except Exception:
+            # The turn is saved, so the answer must end: as an error saying why, never streaming.
+            log.exception("could not build the request for answer %s", self.answer.code)
+            raise Unprepared(UNPREPARED) from None
+
+    async def _finish(self, started: float) -> None:
+        """Put the answer's end on the message, save it, and tell every tab: whatever fails here,
+        `done` is sent (a tab must never wait on an answer that has ended)."""
+        answer = self.answer
+        try:
+            self._settle(started)
+            if answer.status == Message.Status.COMPLETE and self.request is not None:
+                # Off the event loop, in a child with a deadline: a user's schema can be slow.
+                answer.json_check = await asyncio.to_thread(check_json_answer, self.request.body or {}, answer.text)
+            await self._publish_pending()
+        except Exception:
+            log.exception("could not finish answer %s", answer.code)
+            if answer.status in (Message.Status.COMPLETE, Message.Status.STREAMING):
+                answer.status, answer.error = Message.Status.ERROR, FAILED
+        try:
+            await saving.save_final(answer)
+        finally:
+            await self.layer.group_send(
+                self.group, {"type": events.DONE, "conversation": self.conversation, "message": self._payload()}
+            )
+
+    def _settle(self, started: float) -> None:
+        """The answer's final fields from what streamed."""
+        answer = self.answer
+        # Calls cut short or never run are kept, closed (an id, valid for sending back later).
+        self.round.close(len(self.streams["text"].all()))
+        for call in self.calls + self.round.calls:
+            if call["status"] in ("streaming", "running"):
+                call["status"] = "stopped"
+        answer.tool_calls = self.calls + self.round.calls
+        answer.duration_ms = round((time.monotonic() - started) * 1000)
+        for field, stream in self.streams.items():
+            setattr(answer, field, stream.all())
+        answer.citations = self.citations
+        answer.logprobs = self.logprobs
+        body = self.request.body if self.request is not None else {}
+        if not self.usage_seen and self.wrote:
+            # No usage from the provider (some gateways send none, a stopped stream never
+            # gets it): estimate it, and say so.
+            written = "".join(stream.new() for stream in self.streams.values())
+            prompt, completion = estimate_usage(body or {}, written)
+            answer.prompt_tokens = self.usage_before["prompt_tokens"] + prompt
+            answer.completion_tokens = self.usage_before["completion_tokens"] + completion
+            answer.total_tokens = answer.prompt_tokens + answer.completion_tokens
+            answer.usage_estimated = True
+            answer.context_tokens = prompt + completion
+        elif self.last_usage is not None:
+            last = self.last_usage
+            # Reasoning is not sent back upstream, so it takes no room in the next request.
+            answer.context_tokens = max(0, last.prompt_tokens + last.completion_tokens - last.reasoning_tokens)
 
     async def _stream(self, body: dict, started: float) -> None:
         """Read the answer to body into the streams, publishing after each network read."""
         answer = self.answer
+        request = self.request
         # Reading is held for the coalescing window after each read with text, so the
         # tokens of a window arrive in one read and go out in one frame.
         reads = stream_reads(
-            self.request.base_url,
-            self.request.api_key,
+            request.base_url,
+            request.api_key,
             body,
-            client=http_client(),
+            client=self.runtime.http(),
             connect_timeout=settings.PROVIDER_CONNECT_TIMEOUT,
             idle_timeout=settings.PROVIDER_IDLE_TIMEOUT,
-            hold=coalesce_window,
+            hold=self.runtime.coalesce_window,
         )
         try:
-            async for events in reads:
-                for event in events:
+            async for batch in reads:
+                for event in batch:
                     if (field := STREAM_FIELDS.get(type(event))) is not None:
                         if not self.wrote:
                             self.wrote = True
@@ -315,7 +304,7 @@ class Generation:
                     elif type(event) is Citations:
                         self.new_citations += add_citations(self.citations, event.items)
                     elif type(event) is Finish:
-                        answer.finish_reason = event.reason[:40]
+                        answer.finish_reason = event.reason
                     elif type(event) is Usage:
                         self.usage_seen = True
                         self.last_usage = event
@@ -346,40 +335,34 @@ class Generation:
         if written and not written.endswith("\n"):
             text.parts.append("\n\n")  # the next round's text starts a new paragraph
         await self._publish_pending()
-        await database_sync_to_async(self._save_calls)()
+        await database_sync_to_async(saving.save_calls)(self.answer.pk, self.calls)
         said = written[self.text_sent :]
         self.text_sent = len(text.all())
-        body = {**body, "messages": [*body["messages"], *round_messages(said, calls)]}
-        if body.get("tool_choice") not in (None, "auto", "none"):
-            # "required" (or one named function) asks for a call; having made it, the model
-            # must be free to answer, or it would call tools until the round limit.
-            body["tool_choice"] = "auto"
-        return body
+        return next_round(body, round_messages(said, calls))
 
-    async def _run_call(self, spec: "registry.ToolSpec | None", call: dict) -> None:
+    async def _run_call(self, spec: registry.ToolSpec | None, call: dict) -> None:
         began = time.monotonic()
         try:
             if spec is None:
                 raise ToolFailed(f"There is no tool named {call['name'][:64]!r} here.")
-            call["result"] = await registry.run(
-                spec,
-                call["arguments"],
-                user_id=self.request.user_id,
-                conversation=self.conversation,
-                session=http_client(),
-            )
-            call["status"] = "done"
+            # Bounded per process: a model calling many slow tools must not take every socket.
+            async with self.runtime.tool_slots:
+                result = await registry.run(
+                    spec,
+                    call["arguments"],
+                    user_id=self.request.user_id,
+                    conversation=self.conversation,
+                    session=self.runtime.http(),
+                    search=search_conversations,
+                )
+            call["result"], call["status"] = storable(result), "done"
         except ToolFailed as error:
             # The model gets the failure as the result and can say so or try otherwise.
-            call["result"], call["status"] = f"Error: {error}", "error"
+            call["result"], call["status"] = storable(f"Error: {error}"), "error"
         except Exception:
             log.exception("tool %s failed", call["name"])
             call["result"], call["status"] = "Error: the tool failed unexpectedly.", "error"
         call["ms"] = round((time.monotonic() - began) * 1000)
-
-    def _save_calls(self) -> None:
-        # Written when a round's results are in: a server stopping later does not lose them.
-        Message.objects.filter(pk=self.answer.pk).update(tool_calls=self.calls, updated=timezone.now())
 
     # -- helpers (tasks) -------------------------------------------------------------------
 
@@ -388,13 +371,13 @@ class Generation:
         while True:
             event = await self.layer.receive(channel)
             kind = event.get("type")
-            if kind == "gen.stop":
+            if kind == events.STOP:
                 self.stop()
-            elif kind == "gen.resync" and event.get("reply_to"):
+            elif kind == events.RESYNC and event.get("reply_to"):
                 await self.layer.send(
                     event["reply_to"],
                     {
-                        "type": "chat.snapshot",
+                        "type": events.SNAPSHOT,
                         "conversation": self.conversation,
                         "message": self._payload(streaming=True),
                         "seq": self.seq,
@@ -412,7 +395,7 @@ class Generation:
             return
         self.seq += 1
         event = {
-            "type": "chat.delta",
+            "type": events.DELTA,
             "conversation": self.conversation,
             "message": self.answer_id,
             "seq": self.seq,
@@ -434,14 +417,6 @@ class Generation:
             self.logprobs_published = len(self.logprobs)
         await self.layer.group_send(self.group, event)
 
-    # -- plain helpers ---------------------------------------------------------------------
-
-    def _save_final(self) -> None:
-        answer = self.answer
-        answer.updated = timezone.now()
-        # A prepared UPDATE rather than save(): a burst of answers ends together, too.
-        update_rows(Message, FINAL_FIELDS, ["id"], [(*(getattr(answer, name) for name in FINAL_FIELDS), answer.pk)])
-
     def _payload(self, streaming: bool = False) -> dict:
         payload = message_payload(self.answer, attachments=[])
         if streaming:
@@ -455,104 +430,17 @@ class Generation:
         return payload
 
 
+class Unprepared(Exception):
+    """The request could not be built (a file the history needs could not be read, ...)."""
+
+
 class ToolLimit(Exception):
     def __init__(self, rounds: int):
         super().__init__(rounds)
         self.rounds = rounds
 
 
-def _due_flushes(now: float) -> dict[int, tuple[str, ...]]:
-    """The growing answers to write now (their STREAMED fields): those that grew, silent ones now and then."""
-    due = {}
-    for pk, generation in list(RUNNING.items()):
-        size = sum(len(stream.parts) for stream in generation.streams.values())
-        if size != generation.saved_parts or now - generation.last_write >= HEARTBEAT_SECONDS:
-            generation.saved_parts = size
-            generation.last_write = now
-            due[pk] = tuple(stream.all() for stream in generation.streams.values())
-    return due
-
-
-@database_sync_to_async
-def _write_answers(texts: dict[int, tuple[str, ...]]) -> None:
-    now = timezone.now()
-    streaming = Message.Status.STREAMING
-    rows = [(*fields, now, pk, streaming) for pk, fields in texts.items()]
-    with transaction.atomic():
-        # A finished answer is saved by its generation; never overwrite it here.
-        update_rows(Message, [*STREAMED, "updated"], ["id", "status"], rows)
-
-
-async def _flush_forever() -> None:
-    """Every STREAM_FLUSH_SECONDS, write all growing answers of this process in one transaction:
-    one thread hop and one commit per tick, however many answers are streaming."""
-    while True:
-        await asyncio.sleep(settings.STREAM_FLUSH_SECONDS)
-        due = _due_flushes(time.monotonic())
-        if not due:
-            continue
-        try:
-            await _write_answers(due)
-        except Exception:
-            log.warning("could not save %d streaming answers; retrying", len(due), exc_info=True)
-            for pk in due:
-                if generation := RUNNING.get(pk):
-                    generation.saved_parts = -1
-
-
 @database_sync_to_async
 def _remember_token_field(model_id: int | None, field: str) -> None:
     if model_id is not None:
         LanguageModel.objects.filter(pk=model_id).update(token_field=field)
-
-
-def start_generation(conversation_code, answer: Message, request: UpstreamRequest) -> Generation:
-    generation = Generation(conversation_code, answer, request)
-    generation.start()
-    return generation
-
-
-def reap_stale(older_than: float = STALE_SECONDS) -> list[Message]:
-    """Mark answers left "streaming" by a process that is gone as interrupted, keeping their text."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than)
-    stale = list(
-        Message.objects.filter(status=Message.Status.STREAMING, updated__lte=cutoff)
-        .exclude(pk__in=list(RUNNING))
-        .select_related("conversation")
-    )
-    for message in stale:
-        message.status = Message.Status.INTERRUPTED
-        message.error = "The server stopped while answering; the text so far is kept."
-        message.save(update_fields=["status", "error", "updated"])
-    return stale
-
-
-async def reap_and_announce(older_than: float = STALE_SECONDS) -> int:
-    stale = await database_sync_to_async(reap_stale)(older_than)
-    layer = get_channel_layer()
-    for message in stale:
-        code = message.conversation.code
-        await layer.group_send(
-            group_for(code),
-            {"type": "chat.done", "conversation": str(code), "message": message_payload(message, attachments=[])},
-        )
-    return len(stale)
-
-
-def _ensure_background(tasks: weakref.WeakKeyDictionary, factory) -> None:
-    loop = asyncio.get_running_loop()
-    task = tasks.get(loop)
-    if task is None or task.done():
-        tasks[loop] = loop.create_task(factory())
-
-
-def ensure_reaper() -> None:
-    """Start this process's periodic reaper once (from the first socket that connects)."""
-    _ensure_background(_reapers, _reap_forever)
-
-
-async def _reap_forever() -> None:
-    while True:
-        await asyncio.sleep(STALE_SECONDS / 2)
-        with suppress(Exception):
-            await reap_and_announce()

@@ -3,6 +3,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -12,6 +13,17 @@ class ConversationQuerySet(models.QuerySet):
         if not user.is_authenticated or not user.is_active:
             return self.none()
         return self.filter(owner=user)
+
+    def owned(self, user, code, *, lock: bool = False) -> "Conversation":
+        """The user's conversation with this id; DoesNotExist for anyone else's, or a malformed id
+        (which answers exactly like another user's)."""
+        queryset = self.for_user(user).select_related("model__provider")
+        if lock:
+            queryset = queryset.select_for_update(of=("self",))
+        try:
+            return queryset.get(code=code)
+        except (ValidationError, ValueError, TypeError):
+            raise self.model.DoesNotExist from None
 
     def for_users(self, pairs) -> "ConversationQuerySet":
         """for_user for many (user, conversation code) pairs at once: each code only with its user."""

@@ -2,15 +2,19 @@
 
 The ranges are the providers' (seeds 000-003). Everything a browser sends goes through
 clean_parameters; the result is stored on the conversation and merged into the request body by
-build_body, which never lets it change the model, the messages or streaming.
+providers/shaping.py, where the admin's policy wins over it.
 """
 
 import json
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+
+from chatsite.lib.text import TextRefused, check_value
+from chatsite.providers.shaping import USER_RESERVED
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,7 @@ class Param:
 NUMBERS = {
     "temperature": Param(float, 0, 2),
     "top_p": Param(float, 0, 1),
-    "max_tokens": Param(int, 1, 1_000_000),
+    "max_tokens": Param(int, 1, 0),  # the high end is CHAT_MAX_OUTPUT_TOKENS, read when checked
     "presence_penalty": Param(float, -2, 2),
     "frequency_penalty": Param(float, -2, 2),
     "seed": Param(int, -(2**53) + 1, 2**53 - 1),  # what a browser's numbers hold exactly
@@ -39,8 +43,8 @@ MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 200
 MAX_EXTRA_BYTES = 16 * 1024
 SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Extra body fields may not take over what chatsite itself controls.
-RESERVED = {"model", "messages", "stream", "stream_options", "n", "tools"}  # tools: the switch
+# Extra body fields may not take over what chatsite or the admin controls (shaping.py).
+RESERVED = USER_RESERVED
 
 
 class ParameterError(ValueError):
@@ -51,6 +55,10 @@ def clean_parameters(raw: object) -> dict:
     """Return only known parameters, type- and range-checked; raise ParameterError otherwise."""
     if not isinstance(raw, dict):
         raise ParameterError("Parameters must be an object.")
+    try:
+        raw = check_value(raw, "A parameter")
+    except TextRefused as error:
+        raise ParameterError(error.message) from None
     cleaned: dict = {}
     for key, value in raw.items():
         if value is None or value == "" or value == []:
@@ -74,8 +82,9 @@ def _number(key: str, value: object, spec: Param) -> int | float:
         raise ParameterError(f"{key} must be a number.")
     if spec.kind is int and value != int(value):
         raise ParameterError(f"{key} must be a whole number.")
-    if not spec.low <= value <= spec.high:
-        raise ParameterError(f"{key} must be between {spec.low:g} and {spec.high:g}.")
+    high = settings.CHAT_MAX_OUTPUT_TOKENS if key == "max_tokens" else spec.high
+    if not spec.low <= value <= high:
+        raise ParameterError(f"{key} must be between {spec.low:g} and {high:g}.")
     return spec.kind(value)
 
 
@@ -196,11 +205,3 @@ CLEANERS = {
     "web_search_options": _web_search_options,
     "extra_body": _extra_body,
 }
-
-
-def request_parameters(parameters: dict, provider_extra: dict | None) -> tuple[dict, dict]:
-    """(sampling parameters, extra body fields) for build_body: the conversation's own extra
-    fields go over the provider's."""
-    params = dict(parameters)
-    extra = {**(provider_extra or {}), **params.pop("extra_body", {})}
-    return params, extra

@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING
 
 from django.urls import reverse
 
+from chatsite.chat import events
 from chatsite.chat.models import Attachment, Conversation, Message, Preset
 
 if TYPE_CHECKING:
@@ -74,13 +75,13 @@ def turn_frames(turn: "Turn") -> list[dict]:
     frames = []
     if turn.truncated:
         after = str(turn.truncated_after.code) if turn.truncated_after else None
-        frames.append({"type": "chat.truncated", "conversation": conversation, "after": after})
+        frames.append({"type": events.TRUNCATED, "conversation": conversation, "after": after})
     for message in turn.added:
         # The answer has no attachments yet; a new question's are known: no query for either.
         attachments = [] if message is turn.answer else getattr(message, "known_attachments", None)
         payload = message_payload(message, attachments)
-        frames.append({"type": "chat.message", "conversation": conversation, "message": payload})
-    frames.append({"type": "chat.conversation", "conversation": conversation_payload(turn.conversation)})
+        frames.append({"type": events.MESSAGE, "conversation": conversation, "message": payload})
+    frames.append({"type": events.CONVERSATION, "conversation": conversation_payload(turn.conversation)})
     return frames
 
 

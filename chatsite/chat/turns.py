@@ -1,31 +1,50 @@
-"""The database side of a chat turn: send (in batches), regenerate, edit and continue, each
-ending in an answer to stream.
+"""The database side of every turn: a send (to a conversation, or to a new one it makes), a
+regenerate, an edit, a continue; each ends in an answer to stream.
 
-Plain synchronous functions (the consumer calls them through database_sync_to_async); each
-checks ownership through Conversation.objects.for_user (for_users for a batch) and raises or
-returns ChatError with a message for the user.
+Batched: the runner (runner.py) hands over whatever asks have queued up, and take_many writes
+them in one transaction and a handful of statements, so a burst of users (a team after a
+meeting) costs the one database thread a few statements rather than a few per message. Each
+ask still succeeds or fails alone: a refusal is that ask's ChatError, and a batch the database
+refuses is written again one ask at a time. Plain synchronous functions (the runner calls them
+through database_sync_to_async); ownership is Conversation.objects.for_users / owned.
 """
 
+import logging
+import time
 import uuid
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, OperationalError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
+from chatsite.chat import limits
 from chatsite.chat.models import Attachment, Conversation, Message
-from chatsite.chat.parameters import request_parameters
-from chatsite.chat.prompt import build_messages
-from chatsite.providers.client import build_body
-from chatsite.providers.families import system_role, token_field
+from chatsite.chat.parameters import ParameterError, clean_parameters
+from chatsite.chat.prompt import file_bytes
+from chatsite.chat.request import RequestPlan
+from chatsite.lib.text import TextRefused, check_text
 from chatsite.providers.models import LanguageModel
-from chatsite.rows import update_rows
-from chatsite.tools.registry import ToolSpec, specs_for
+from chatsite.tools import registry
+
+log = logging.getLogger(__name__)
 
 NOT_FOUND = "Conversation not found."
 STILL_STREAMING = "An answer is still streaming in this conversation; stop it first."
 ATTACH_AGAIN = "An attached file was not found; attach it again."
+NO_MODEL = "No model is available: an admin has to add a provider first."
+FAILED = "chatsite could not take this message; try again."
+BUSY = "The server is too busy to save this message right now; try again in a moment."
+DEFAULT_TITLE = Conversation._meta.get_field("title").default
+
+SEND, REGENERATE, EDIT, CONTINUE = "send", "regenerate", "edit", "continue"
+# Sent after an answer cut off for length: the Chat Completions API has no portable way to
+# resume an assistant message, so the model is asked to go on from its own last words.
+CONTINUE_PROMPT = "Continue exactly where your last message stopped, without repeating anything."
+LOCKED_RETRIES = 3  # "database is locked" (SQLite's busy timeout ran out): tries before telling the user
 
 
 class ChatError(Exception):
@@ -35,39 +54,139 @@ class ChatError(Exception):
 
 
 @dataclass(frozen=True)
-class UpstreamRequest:
-    """Everything the generation needs; the key stays on the server side."""
+class Ask:
+    """One turn a user asked for, as the browser sent it (checked here, not there).
 
-    base_url: str
-    api_key: str = ""
-    body: dict | None = None
-    model_id: int | None = None  # where a learned quirk (the length limit's field) is remembered
-    tools: tuple[ToolSpec, ...] = ()  # what the model may call, as the body's "tools" says
-    user_id: int | None = None  # whose data a tool may read (search in their own conversations)
+    kind: send, regenerate, edit or continue. conversation: its id; None for a send that starts
+    a new conversation, which then takes `options` (system_prompt, parameters, tools) and
+    `model` as the page held them. message: the message an edit changes.
+    """
 
-    def __repr__(self) -> str:  # never print the key, even in a traceback
-        return f"UpstreamRequest(base_url={self.base_url!r})"
+    user: object
+    conversation: object = None
+    text: object = None
+    attachments: object = ()
+    model: object = None
+    kind: str = SEND
+    message: object = None
+    options: object = None
 
 
 @dataclass(frozen=True)
 class Turn:
     conversation: Conversation
-    added: list[Message]  # new messages, in order; the last is the streaming answer
+    added: list[Message]  # new (or changed) messages, in order; the last is the streaming answer
     answer: Message
-    request: UpstreamRequest
+    plan: RequestPlan
     truncated_after: Message | None = None
     truncated: bool = False
+    created: bool = False  # the conversation is new, made by this turn
 
 
-def get_conversation(user, code, *, lock: bool = False) -> Conversation:
-    queryset = Conversation.objects.for_user(user).select_related("model__provider")
-    if lock:
-        queryset = queryset.select_for_update(of=("self",))
+def take_many(asks: list[Ask]) -> list[Turn | ChatError]:
+    """The asks' turns, written; each its Turn or the ChatError that refused it."""
+    results: list[Turn | ChatError | None] = [None] * len(asks)
+    rate = limits.MessageRate()
+    ready: dict[int, Ask] = {}
+    for i, ask in enumerate(asks):
+        try:
+            ask = _checked(ask)
+            if refusal := rate.refusal(ask.user.pk):
+                raise ChatError(refusal)
+            ready[i] = ask
+        except ChatError as error:
+            results[i] = error
+    if len(ready) > 1:
+        try:
+            written = _write(ready)
+        except DatabaseError:
+            # One ask the database refuses must not cost the others theirs.
+            log.warning("a batch of %d turns failed; writing each alone", len(ready), exc_info=True)
+            written = {}
+            for i, ask in ready.items():
+                written.update(_write_alone(i, ask))
+    else:
+        written = {}
+        for i, ask in ready.items():
+            written.update(_write_alone(i, ask))
+    for i, result in written.items():
+        results[i] = result
+    rate.record([asks[i].user.pk for i, result in written.items() if isinstance(result, Turn)])
+    return results  # type: ignore[return-value]
+
+
+def _write_alone(i: int, ask: Ask) -> dict[int, Turn | ChatError]:
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            return _write({i: ask})
+        except OperationalError as error:
+            # SQLite's one writer: a long write elsewhere outlasted the busy timeout.
+            if "locked" in str(error) and attempt < LOCKED_RETRIES - 1:
+                time.sleep(0.2 * 2**attempt)
+                continue
+            log.warning("could not write a turn", exc_info=True)
+            return {i: ChatError(BUSY if "locked" in str(error) else FAILED)}
+        except DatabaseError:
+            log.warning("could not write a turn", exc_info=True)
+            return {i: ChatError(FAILED)}
+    return {i: ChatError(BUSY)}
+
+
+# -- checks that need no database ----------------------------------------------------------
+
+
+def _checked(ask: Ask) -> Ask:
+    """The ask with its texts checked (and line ends normalised), or ChatError."""
+    if ask.kind == SEND:
+        attachments = ask.attachments
+        if not isinstance(attachments, list | tuple) or len(attachments) > settings.CHAT_MAX_IMAGES_PER_MESSAGE:
+            raise ChatError(f"At most {settings.CHAT_MAX_IMAGES_PER_MESSAGE} files can go with one message.")
+        if ask.conversation is not None:
+            _uuid(ask.conversation)
+        elif ask.options is not None and not isinstance(ask.options, dict):
+            raise ChatError("The new conversation's settings must be an object.")
+        return replace(ask, text=check_message(ask.text, allow_empty=bool(attachments)))
+    if ask.kind == EDIT:
+        _uuid(ask.conversation)
+        return replace(ask, text=check_message(ask.text, allow_empty=False))
+    if ask.kind in (REGENERATE, CONTINUE):
+        _uuid(ask.conversation)
+        return ask
+    raise ChatError("Unknown kind of turn.")
+
+
+def check_message(text: object, *, allow_empty: bool) -> str:
+    if not isinstance(text, str):
+        raise ChatError("The message must be text.")
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatError(f"The message is longer than {settings.CHAT_MAX_MESSAGE_CHARS:,} characters.")
     try:
-        return queryset.get(code=code)
-    except (Conversation.DoesNotExist, ValidationError, ValueError, TypeError):
+        text = check_text(text, "The message")
+    except TextRefused as error:
+        raise ChatError(error.message) from None
+    if not text.strip() and not allow_empty:
+        raise ChatError("The message is empty.")
+    return text
+
+
+def check_system_prompt(prompt: object) -> str:
+    if not isinstance(prompt, str) or len(prompt) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatError("The system prompt must be text of reasonable length.")
+    try:
+        return check_text(prompt, "The system prompt")
+    except TextRefused as error:
+        raise ChatError(error.message) from None
+
+
+def _uuid(code) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(code))
+    except ValueError:
         # A malformed id answers exactly like another user's id.
         raise ChatError(NOT_FOUND) from None
+
+
+# -- models --------------------------------------------------------------------------------
 
 
 def default_model() -> LanguageModel | None:
@@ -89,8 +208,280 @@ def _usable_model(conversation: Conversation, model_code) -> LanguageModel:
     if model is None or model.hidden or not model.provider.enabled:
         model = default_model()
     if model is None:
-        raise ChatError("No model is available: an admin has to add a provider first.")
+        raise ChatError(NO_MODEL)
     return model
+
+
+def get_conversation(user, code, *, lock: bool = False) -> Conversation:
+    """The user's conversation with this id, or ChatError(NOT_FOUND) for anyone else's."""
+    try:
+        return Conversation.objects.owned(user, code, lock=lock)
+    except Conversation.DoesNotExist:
+        raise ChatError(NOT_FOUND) from None
+
+
+# What each kind of attachment needs of the model, and how the refusal says it.
+NEEDS = {Attachment.Kind.IMAGE: ("vision", "images"), Attachment.Kind.AUDIO: ("audio", "audio")}
+
+
+def _check_model_takes(model: LanguageModel, attachments: list[Attachment]) -> None:
+    """Refuse a send the model cannot take; files go to any model (as text when it reads none)."""
+    for attachment in attachments:
+        ability, what = NEEDS.get(attachment.kind, (None, ""))
+        if ability and not getattr(model, ability):
+            raise ChatError(f"{model.display_name} does not take {what}: pick another model or remove the {what}.")
+    size = file_bytes(attachments, model.abilities())
+    if size > settings.CHAT_MAX_REQUEST_FILE_BYTES:
+        limit = settings.CHAT_MAX_REQUEST_FILE_BYTES / (1024 * 1024)
+        raise ChatError(
+            f"The files of this message are {size / (1024 * 1024):.1f} MB, more than one request carries "
+            f"({limit:g} MB): send them in several messages."
+        )
+
+
+def tools_for(conversation: Conversation, model: LanguageModel) -> tuple[registry.ToolSpec, ...]:
+    """The tools switched on for the conversation, when its model can call tools (a model
+    known not to would refuse the request, or ignore them)."""
+    if not conversation.tools or not model.tools:
+        return ()
+    return tuple(registry.specs_for(conversation.tools))
+
+
+# -- one batch -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """A turn decided but not written."""
+
+    conversation: Conversation
+    model: LanguageModel
+    asked: list[Message]  # the history the request asks about (the new question included)
+    new: list[Message]  # messages to insert, in order
+    answer: Message
+    attachments: list[Attachment] = field(default_factory=list)  # go with new[0], a new question
+    changed: list[Message] = field(default_factory=list)  # existing messages saved (an edit, a continue)
+    delete_after: Message | None = None  # later messages are deleted (regenerate, edit)
+    truncated: bool = False
+    created: bool = False
+    extra: tuple[dict, ...] = ()
+    shown: list[Message] = field(default_factory=list)  # what every tab is sent
+
+    def turn(self) -> Turn:
+        request = RequestPlan(
+            self.conversation,
+            self.model,
+            self.asked,
+            tools_for(self.conversation, self.model),
+            self.extra,
+        )
+        return Turn(
+            self.conversation,
+            self.shown,
+            self.answer,
+            request,
+            truncated_after=self.delete_after,
+            truncated=self.truncated,
+            created=self.created,
+        )
+
+
+class _Batch:
+    """What the asks of one batch read and claim, so that two of them cannot collide."""
+
+    def __init__(self, asks: dict[int, Ask]) -> None:
+        keys = {(ask.user, _uuid(ask.conversation)) for ask in asks.values() if ask.conversation is not None}
+        queryset = Conversation.objects.for_users(keys).select_related("model__provider")
+        self.owned = {(c.owner_id, c.code): c for c in queryset.select_for_update(of=("self",))}
+        self.histories = _histories(list(self.owned.values()))
+        users = {ask.user.pk for ask in asks.values()}
+        self.streaming = Counter(
+            dict(
+                Message.objects.filter(status=Message.Status.STREAMING, conversation__owner_id__in=users)
+                .values_list("conversation__owner_id")
+                .annotate(count=Count("id"))
+            )
+        )
+        self.taken: set[int] = set()  # conversations answering in this batch
+        self.claimed: set[int] = set()  # attachments sent in this batch
+
+    def conversation(self, ask: Ask) -> tuple[Conversation, list[Message]]:
+        conversation = self.owned.get((ask.user.pk, _uuid(ask.conversation)))
+        if conversation is None:
+            raise ChatError(NOT_FOUND)
+        history = self.histories[conversation.pk]
+        # A second answer would interleave with the first.
+        if conversation.pk in self.taken or any(m.status == Message.Status.STREAMING for m in history):
+            raise ChatError(STILL_STREAMING)
+        return conversation, history
+
+    def answering(self, user, conversation: Conversation) -> None:
+        """Count a new answer of this user's, or ChatError past their cap."""
+        if refusal := limits.answers_refusal(self.streaming[user.pk]):
+            raise ChatError(refusal)
+        self.streaming[user.pk] += 1
+        if conversation.pk is not None:
+            self.taken.add(conversation.pk)
+
+    # One method per kind of turn: read, check, decide; nothing written yet.
+
+    def send(self, ask: Ask) -> _Plan:
+        if ask.conversation is None:
+            conversation, history, created = _new_conversation(ask), [], True
+        else:
+            (conversation, history), created = self.conversation(ask), False
+        model = _usable_model(conversation, ask.model)
+        attachments = _claim(ask.user, ask.attachments)
+        _check_model_takes(model, attachments)
+        if self.claimed.intersection(a.pk for a in attachments):  # already sent in this batch
+            raise ChatError(ATTACH_AGAIN)
+        self.answering(ask.user, conversation)
+        self.claimed.update(a.pk for a in attachments)
+        question = Message(conversation=conversation, role=Message.Role.USER, text=ask.text)
+        question.known_attachments = attachments
+        answer = _answer(conversation, model)
+        plan = _Plan(conversation, model, [*history, question], [question, answer], answer, attachments)
+        plan.created = created
+        plan.shown = [question, answer]
+        return plan
+
+    def regenerate(self, ask: Ask) -> _Plan:
+        conversation, history = self.conversation(ask)
+        asked = [i for i, message in enumerate(history) if message.role == Message.Role.USER]
+        if not asked:
+            raise ChatError("There is nothing to regenerate yet.")
+        model = _usable_model(conversation, None)
+        self.answering(ask.user, conversation)
+        last_question = history[asked[-1]]
+        answer = _answer(conversation, model)
+        plan = _Plan(conversation, model, history[: asked[-1] + 1], [answer], answer)
+        plan.delete_after, plan.truncated, plan.shown = last_question, True, [answer]
+        return plan
+
+    def edit(self, ask: Ask) -> _Plan:
+        conversation, history = self.conversation(ask)
+        at = next(
+            (
+                i
+                for i, message in enumerate(history)
+                if message.role == Message.Role.USER and str(message.code) == str(ask.message)
+            ),
+            None,
+        )
+        if at is None:
+            raise ChatError("Message not found.")
+        model = _usable_model(conversation, None)
+        self.answering(ask.user, conversation)
+        question = history[at]
+        question.text = ask.text
+        answer = _answer(conversation, model)
+        plan = _Plan(conversation, model, history[: at + 1], [answer], answer, changed=[question])
+        # The edited message is resent whole so every tab shows the new text.
+        plan.delete_after, plan.truncated, plan.shown = question, True, [question, answer]
+        return plan
+
+    def continue_answer(self, ask: Ask) -> _Plan:
+        """More of the last answer when it was cut off for length: the same message grows."""
+        conversation, history = self.conversation(ask)
+        answer = history[-1] if history else None
+        if answer is None or answer.role != Message.Role.ASSISTANT or answer.finish_reason != "length":
+            raise ChatError("Only an answer cut off at its length limit can be continued.")
+        model = _usable_model(conversation, None)
+        self.answering(ask.user, conversation)
+        answer.status = Message.Status.STREAMING
+        answer.finish_reason = ""
+        answer.model_name, answer.provider_name = model.name, model.provider.name
+        # The whole history, the answer so far included, then the request for more.
+        plan = _Plan(conversation, model, history, [], answer, changed=[answer])
+        plan.extra, plan.shown = ({"role": "user", "content": CONTINUE_PROMPT},), [answer]
+        return plan
+
+    def plan(self, ask: Ask) -> _Plan:
+        planner = {SEND: self.send, REGENERATE: self.regenerate, EDIT: self.edit, CONTINUE: self.continue_answer}
+        return planner[ask.kind](ask)
+
+
+def _write(asks: dict[int, Ask]) -> dict[int, Turn | ChatError]:
+    """Plan every ask, then write all the plans: one transaction, a handful of statements."""
+    results: dict[int, Turn | ChatError] = {}
+    with transaction.atomic():
+        batch = _Batch(asks)
+        plans: dict[int, _Plan] = {}
+        for i, ask in asks.items():
+            try:
+                plans[i] = batch.plan(ask)
+            except ChatError as error:
+                results[i] = error
+            except (ParameterError, TextRefused) as error:
+                results[i] = ChatError(str(error))
+            except DatabaseError:
+                raise
+            except Exception:
+                log.exception("could not plan a %s turn", ask.kind)
+                results[i] = ChatError(FAILED)
+        _save(list(plans.values()))
+    for i, plan in plans.items():
+        results[i] = plan.turn()
+    return results
+
+
+def _save(plans: list[_Plan]) -> None:
+    now = timezone.now()
+    created = [plan.conversation for plan in plans if plan.created]
+    for plan in plans:
+        asked_questions = [m for m in plan.asked if m.role == Message.Role.USER]
+        if plan.conversation.title == DEFAULT_TITLE and len(asked_questions) == 1:
+            # The first question names the conversation (its first file's name when it has no text).
+            question = asked_questions[0]
+            plan.conversation.title = title_from(question.text) or title_from(_first_file_name(question)) or "Image"
+        plan.conversation.model = plan.model
+        # The conversation moves to the top of the list.
+        plan.conversation.updated = now
+    Conversation.objects.bulk_create(created)
+    for plan in plans:
+        if plan.delete_after is not None:
+            plan.conversation.messages.filter(pk__gt=plan.delete_after.pk).delete()
+        for message in plan.changed:
+            message.updated = now
+            message.save(update_fields=["text", "status", "finish_reason", "model_name", "provider_name", "updated"])
+    # One INSERT for every new message (all get their ids back).
+    Message.objects.bulk_create([message for plan in plans for message in plan.new])
+    for plan in plans:
+        if plan.attachments:
+            Attachment.objects.filter(pk__in=[a.pk for a in plan.attachments]).update(message=plan.new[0])
+    Conversation.objects.bulk_update(
+        [plan.conversation for plan in plans if not plan.created], ["title", "model", "updated"]
+    )
+
+
+def _new_conversation(ask: Ask) -> Conversation:
+    """A conversation the send makes, with the settings the page held for it (checked as the
+    settings panel's are)."""
+    options = ask.options or {}
+    conversation = Conversation(owner=ask.user)
+    if "system_prompt" in options:
+        conversation.system_prompt = check_system_prompt(options["system_prompt"])
+    if "parameters" in options:
+        conversation.parameters = clean_parameters(options["parameters"])
+    if "tools" in options:
+        try:
+            conversation.tools = registry.clean_names(options["tools"])
+        except ValueError as error:
+            raise ChatError(str(error)) from None
+    conversation.model = pick_model(ask.model) if ask.model else default_model()
+    if conversation.model is None:
+        raise ChatError(NO_MODEL)
+    return conversation
+
+
+def _answer(conversation: Conversation, model: LanguageModel) -> Message:
+    return Message(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model_name=model.name,
+        provider_name=model.provider.name,
+    )
 
 
 def _histories(conversations: list[Conversation]) -> dict[int, list[Message]]:
@@ -106,197 +497,6 @@ def _histories(conversations: list[Conversation]) -> dict[int, list[Message]]:
     return histories
 
 
-def _refuse_if_streaming(history: list[Message]) -> None:
-    # A second answer would interleave with the first.
-    if any(message.status == Message.Status.STREAMING for message in history):
-        raise ChatError(STILL_STREAMING)
-
-
-def _history(conversation: Conversation) -> list[Message]:
-    history = _histories([conversation])[conversation.pk]
-    _refuse_if_streaming(history)
-    return history
-
-
-@dataclass
-class _Plan:
-    """A turn decided but not written: the messages to add after history, the answer last."""
-
-    conversation: Conversation
-    model: LanguageModel
-    history: list[Message]
-    new: list[Message]
-    attachments: list[Attachment] = field(default_factory=list)  # go with new[0], a new question
-
-    @property
-    def answer(self) -> Message:
-        return self.new[-1]
-
-
-def _plan(conversation: Conversation, model: LanguageModel, history: list[Message], *new: Message) -> _Plan:
-    answer = Message(
-        conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.STREAMING,
-        model_name=model.name,
-        provider_name=model.provider.name,
-    )
-    return _Plan(conversation, model, history, [*new, answer])
-
-
-def _write(plans: list[_Plan]) -> None:
-    """Write the planned turns: a handful of statements however many."""
-    # One INSERT for every new message (all get their ids back).
-    Message.objects.bulk_create([message for plan in plans for message in plan.new])
-    now = timezone.now()
-    for plan in plans:
-        conversation = plan.conversation
-        asked = [*plan.history, *plan.new[:-1]]
-        if (
-            conversation.title == Conversation._meta.get_field("title").default
-            and sum(message.role == Message.Role.USER for message in asked) == 1
-        ):
-            # The first question names the conversation (its first file's name when it has no text).
-            conversation.title = title_from(asked[-1].text) or title_from(_first_file_name(asked[-1])) or "Image"
-        conversation.model = plan.model
-        # The conversation moves to the top of the list.
-        conversation.updated = now
-        if plan.attachments:
-            Attachment.objects.filter(pk__in=[a.pk for a in plan.attachments]).update(message=plan.new[0])
-    update_rows(
-        Conversation,
-        ["title", "model", "updated"],
-        ["id"],
-        [(plan.conversation.title, plan.model.pk, now, plan.conversation.pk) for plan in plans],
-    )
-
-
-def _request(plan: _Plan, extra: list[dict] = ()) -> UpstreamRequest:
-    """The upstream request for a written turn. Built after the transaction: it reads and
-    encodes the history's files, which must not hold the database (SQLite has one writer)."""
-    conversation, model = plan.conversation, plan.model
-    tools = tools_for(conversation, model)
-    asked = [*plan.history, *plan.new[:-1]]
-    messages = build_messages(conversation, asked, system_role(model.name), model.abilities(), tools=bool(tools))
-    body = request_body(model, [*messages, *extra], conversation.parameters, tools)
-    provider = model.provider
-    return UpstreamRequest(provider.base_url, provider.api_key, body, model.pk, tuple(tools), conversation.owner_id)
-
-
-def _turn(plan: _Plan, request: UpstreamRequest, **truncation) -> Turn:
-    return Turn(plan.conversation, list(plan.new), plan.answer, request, **truncation)
-
-
-def _first_file_name(question: Message) -> str:
-    attachments = getattr(question, "known_attachments", None)
-    if attachments is None:
-        attachments = list(question.attachments.all())
-    return attachments[0].original_name if attachments else ""
-
-
-# What each kind of attachment needs of the model, and how the refusal says it.
-NEEDS = {Attachment.Kind.IMAGE: ("vision", "images"), Attachment.Kind.AUDIO: ("audio", "audio")}
-
-
-def _check_model_takes(model: LanguageModel, attachments: list[Attachment]) -> None:
-    """Refuse a send the model cannot take; files go to any model (as text when it reads none)."""
-    for attachment in attachments:
-        ability, what = NEEDS.get(attachment.kind, (None, ""))
-        if ability and not getattr(model, ability):
-            raise ChatError(f"{model.display_name} does not take {what}: pick another model or remove the {what}.")
-
-
-def _check_text(text: object, *, allow_empty: bool) -> str:
-    if not isinstance(text, str):
-        raise ChatError("The message must be text.")
-    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ChatError(f"The message is longer than {settings.CHAT_MAX_MESSAGE_CHARS:,} characters.")
-    if not text.strip() and not allow_empty:
-        raise ChatError("The message is empty.")
-    return text
-
-
-@dataclass(frozen=True)
-class Ask:
-    """One `send`: a user's new message (text and attachment ids) in one of their conversations."""
-
-    user: object
-    conversation: object
-    text: object
-    attachments: object = ()
-    model: object = None
-
-
-def send_many(asks: list[Ask]) -> list[Turn | ChatError]:
-    """Several sends in one transaction and a handful of statements, each with its own result.
-
-    A burst of messages (a team after a meeting, a script) would otherwise cost each turn its own
-    ORM queries, about 2 ms of the database thread's CPU, while every answer waits its turn.
-    """
-    results: list[Turn | ChatError | None] = [None] * len(asks)
-    keys: dict[int, tuple] = {}
-    for i, ask in enumerate(asks):
-        try:
-            _check_ask(ask)
-            keys[i] = (ask.user, _uuid(ask.conversation))
-        except ChatError as error:
-            results[i] = error
-    plans: dict[int, _Plan] = {}
-    with transaction.atomic():
-        owned = {
-            (c.owner_id, c.code): c
-            for c in Conversation.objects.for_users(keys.values())
-            .select_related("model__provider")
-            .select_for_update(of=("self",))
-        }
-        histories = _histories(list(owned.values()))
-        taken: set[int] = set()  # conversations answering in this batch
-        claimed: set[int] = set()  # attachments sent in this batch
-        for i, (user, code) in keys.items():
-            ask = asks[i]
-            try:
-                conversation = owned.get((user.pk, code))
-                if conversation is None:
-                    raise ChatError(NOT_FOUND)
-                history = histories[conversation.pk]
-                _refuse_if_streaming(history)
-                if conversation.pk in taken:  # a second send to it in this batch
-                    raise ChatError(STILL_STREAMING)
-                model = _usable_model(conversation, ask.model)
-                attachments = _claim(ask.user, ask.attachments)
-                _check_model_takes(model, attachments)
-                if claimed.intersection(a.pk for a in attachments):  # already sent in this batch
-                    raise ChatError(ATTACH_AGAIN)
-                claimed.update(a.pk for a in attachments)
-                question = Message(conversation=conversation, role=Message.Role.USER, text=ask.text)
-                question.known_attachments = attachments
-                plans[i] = _plan(conversation, model, history, question)
-                plans[i].attachments = attachments
-                taken.add(conversation.pk)
-            except ChatError as error:
-                results[i] = error
-        if plans:
-            _write(list(plans.values()))
-    for i, plan in plans.items():
-        results[i] = _turn(plan, _request(plan))
-    return results
-
-
-def _check_ask(ask: Ask) -> None:
-    attachments = ask.attachments
-    if not isinstance(attachments, list | tuple) or len(attachments) > settings.CHAT_MAX_IMAGES_PER_MESSAGE:
-        raise ChatError(f"At most {settings.CHAT_MAX_IMAGES_PER_MESSAGE} files can go with one message.")
-    _check_text(ask.text, allow_empty=bool(attachments))
-
-
-def _uuid(code) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(code))
-    except ValueError:
-        # A malformed id answers exactly like another user's id.
-        raise ChatError(NOT_FOUND) from None
-
-
 def _claim(user, attachment_codes) -> list[Attachment]:
     """The user's own unsent attachments with these ids, or ChatError."""
     if not attachment_codes:
@@ -310,106 +510,11 @@ def _claim(user, attachment_codes) -> list[Attachment]:
     return attachments
 
 
-def regenerate(user, conversation_code) -> Turn:
-    with transaction.atomic():
-        conversation = get_conversation(user, conversation_code, lock=True)
-        history = _history(conversation)
-        asked = [i for i, message in enumerate(history) if message.role == Message.Role.USER]
-        if not asked:
-            raise ChatError("There is nothing to regenerate yet.")
-        last_question = history[asked[-1]]
-        conversation.messages.filter(pk__gt=last_question.pk).delete()
-        plan = _plan(conversation, _usable_model(conversation, None), history[: asked[-1] + 1])
-        _write([plan])
-    return _turn(plan, _request(plan), truncated_after=last_question, truncated=True)
-
-
-def edit(user, conversation_code, message_code, text) -> Turn:
-    text = _check_text(text, allow_empty=False)
-    with transaction.atomic():
-        conversation = get_conversation(user, conversation_code, lock=True)
-        history = _history(conversation)
-        at = next(
-            (
-                i
-                for i, message in enumerate(history)
-                if message.role == Message.Role.USER and str(message.code) == str(message_code)
-            ),
-            None,
-        )
-        if at is None:
-            raise ChatError("Message not found.")
-        question = history[at]
-        conversation.messages.filter(pk__gt=question.pk).delete()
-        question.text = text
-        question.save(update_fields=["text", "updated"])
-        plan = _plan(conversation, _usable_model(conversation, None), history[: at + 1])
-        _write([plan])
-    # The edited message is resent whole so every tab shows the new text.
-    request = _request(plan)
-    return Turn(conversation, [question, plan.answer], plan.answer, request, truncated_after=question, truncated=True)
-
-
-# Sent after an answer cut off for length: the Chat Completions API has no portable way to
-# resume an assistant message, so the model is asked to go on from its own last words.
-CONTINUE_PROMPT = "Continue exactly where your last message stopped, without repeating anything."
-
-
-def continue_answer(user, conversation_code) -> Turn:
-    """Ask for more of the last answer when it was cut off for length; the same message grows."""
-    with transaction.atomic():
-        conversation = get_conversation(user, conversation_code, lock=True)
-        history = _history(conversation)
-        answer = history[-1] if history else None
-        if answer is None or answer.role != Message.Role.ASSISTANT or answer.finish_reason != "length":
-            raise ChatError("Only an answer cut off at its length limit can be continued.")
-        model = _usable_model(conversation, None)
-        answer.status = Message.Status.STREAMING
-        answer.finish_reason = ""
-        answer.model_name, answer.provider_name = model.name, model.provider.name
-        answer.save(update_fields=["status", "finish_reason", "model_name", "provider_name", "updated"])
-    # The whole history, the answer so far included, then the request for more.
-    plan = _Plan(conversation, model, history, [answer])
-    request = _request(plan, [{"role": "user", "content": CONTINUE_PROMPT}])
-    return Turn(conversation, [answer], answer, request)
-
-
-def tools_for(conversation: Conversation, model: LanguageModel) -> list[ToolSpec]:
-    """The tools switched on for the conversation, when its model can call tools (a model
-    known not to would refuse the request, or ignore them)."""
-    if not conversation.tools or not model.tools:
-        return []
-    return specs_for(conversation.tools)
-
-
-# Stored parameters a model without the ability would refuse (a strict provider fails the
-# whole request): left out when the conversation moves to such a model; the settings panel says why.
-NEEDS_ABILITY = {
-    "web_search_options": "web_search",
-    "logprobs": "logprobs",
-    "top_logprobs": "logprobs",
-    "reasoning_effort": "reasoning",
-    "response_format": "json",
-}
-
-
-def request_body(model: LanguageModel, messages: list[dict], parameters: dict, tools: list[ToolSpec] = ()) -> dict:
-    params, extra = request_parameters(parameters, model.provider.extra_body)
-    for name, ability in NEEDS_ABILITY.items():
-        if name in params and not getattr(model, ability):
-            del params[name]
-    if "max_tokens" in params:
-        # Above the model's largest answer a provider refuses the request: ask for that much.
-        limit = model.max_output_tokens
-        params[token_field(model.name, model.token_field)] = min(params.pop("max_tokens"), limit or 1 << 62)
-    body = build_body(model.name, messages, params, extra)
-    if tools:
-        body["tools"] = [spec.definition() for spec in tools]
-    else:
-        # A tool_choice from the extra fields means nothing without tools (and is refused).
-        body.pop("tool_choice", None)
-        body.pop("parallel_tool_calls", None)
-    return body
+def _first_file_name(question: Message) -> str:
+    attachments = getattr(question, "known_attachments", None)
+    if attachments is None:
+        attachments = list(question.attachments.all())
+    return attachments[0].original_name if attachments else ""
 
 
 def title_from(text: str) -> str:

@@ -1,5 +1,6 @@
 """Pages and small JSON endpoints of the chat; the streaming itself is in consumers.py."""
 
+import functools
 import json
 
 from django.conf import settings
@@ -14,27 +15,47 @@ from chatsite.chat.images import FORMATS, UploadRejected
 from chatsite.chat.models import Attachment, Conversation, Preset
 from chatsite.chat.parameters import ParameterError, clean_parameters
 from chatsite.chat.payloads import attachment_payload, conversation_payload, message_payload, preset_payload
+from chatsite.lib.text import TextRefused, check_value
 from chatsite.providers.models import LanguageModel
 from chatsite.tools import registry
 
 
 def _conversation_or_404(request: HttpRequest, code) -> Conversation:
     try:
-        return turns.get_conversation(request.user, code)
-    except turns.ChatError:
+        return Conversation.objects.owned(request.user, code)
+    except Conversation.DoesNotExist:
         raise Http404(turns.NOT_FOUND) from None
 
 
 def _json_body(request: HttpRequest) -> dict:
+    """The request's JSON object with every text in it checked (ChatError otherwise)."""
     try:
         body = json.loads(request.body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
-    return body if isinstance(body, dict) else {}
+    try:
+        return check_value(body) if isinstance(body, dict) else {}
+    except TextRefused as error:
+        raise turns.ChatError(error.message) from None
 
 
 def _error(message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
+
+
+def _refusals(view):
+    """A JSON view whose refusals (ChatError, ParameterError) answer 400 with their message."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except turns.ChatError as error:
+            return _error(error.message)
+        except (ParameterError, TextRefused) as error:
+            return _error(str(error))
+
+    return wrapper
 
 
 def _model_choices() -> list[dict]:
@@ -85,17 +106,16 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
 
 
 @require_POST
+@_refusals
 def create(request: HttpRequest) -> JsonResponse:
     model_code = _json_body(request).get("model")
-    try:
-        model = turns.pick_model(model_code) if model_code else turns.default_model()
-    except turns.ChatError as error:
-        return _error(error.message)
+    model = turns.pick_model(model_code) if model_code else turns.default_model()
     conversation = Conversation.objects.create(owner=request.user, model=model)
     return JsonResponse(conversation_payload(conversation), status=201)
 
 
 @require_POST
+@_refusals
 def rename(request: HttpRequest, code) -> JsonResponse:
     conversation = _conversation_or_404(request, code)
     title = _json_body(request).get("title")
@@ -116,41 +136,33 @@ def delete(request: HttpRequest, code) -> JsonResponse:
 
 
 @require_POST
+@_refusals
 def set_model(request: HttpRequest, code) -> JsonResponse:
     conversation = _conversation_or_404(request, code)
-    try:
-        conversation.model = turns.pick_model(_json_body(request).get("model"))
-    except turns.ChatError as error:
-        return _error(error.message)
+    conversation.model = turns.pick_model(_json_body(request).get("model"))
     conversation.save(update_fields=["model", "updated"])
     return JsonResponse(conversation_payload(conversation))
 
 
 def _settings_from(body: dict, current_prompt: str = "", current_parameters: dict | None = None):
-    """(system prompt, parameters, model or None) from a request body, or a message why not."""
-    prompt = body.get("system_prompt", current_prompt)
-    if not isinstance(prompt, str) or len(prompt) > settings.CHAT_MAX_MESSAGE_CHARS:
-        return "The system prompt must be text of reasonable length."
-    try:
-        parameters = clean_parameters(body.get("parameters", current_parameters or {}))
-        model = turns.pick_model(body["model"]) if body.get("model") else None
-    except ParameterError as error:
-        return str(error)
-    except turns.ChatError as error:
-        return error.message
+    """(system prompt, parameters, model or None) from a request body; ChatError or
+    ParameterError saying why not."""
+    prompt = turns.check_system_prompt(body.get("system_prompt", current_prompt))
+    parameters = clean_parameters(body.get("parameters", current_parameters or {}))
+    model = turns.pick_model(body["model"]) if body.get("model") else None
     return prompt, parameters, model
 
 
 @require_POST
+@_refusals
 def set_options(request: HttpRequest, code) -> JsonResponse:
     """System prompt, parameters, the tools switched on and optionally the model; only
     allow-listed, range-checked values are kept."""
     conversation = _conversation_or_404(request, code)
     body = _json_body(request)
-    checked = _settings_from(body, conversation.system_prompt, conversation.parameters)
-    if isinstance(checked, str):
-        return _error(checked)
-    conversation.system_prompt, conversation.parameters, model = checked
+    conversation.system_prompt, conversation.parameters, model = _settings_from(
+        body, conversation.system_prompt, conversation.parameters
+    )
     conversation.model = model or conversation.model
     if "tools" in body:
         try:
@@ -162,16 +174,14 @@ def set_options(request: HttpRequest, code) -> JsonResponse:
 
 
 @require_POST
+@_refusals
 def create_preset(request: HttpRequest) -> JsonResponse:
     """Save a team-wide preset: a name, a system prompt, parameters and optionally a model."""
     body = _json_body(request)
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
         return _error("Give the preset a name of at most 100 characters.")
-    checked = _settings_from(body)
-    if isinstance(checked, str):
-        return _error(checked)
-    prompt, parameters, model = checked
+    prompt, parameters, model = _settings_from(body)
     if Preset.objects.filter(name=name.strip()).exists():
         return _error("A preset with that name exists already.")
     preset = Preset.objects.create(

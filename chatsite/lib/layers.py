@@ -4,11 +4,12 @@ Channels' InMemoryChannelLayer walks every channel and every group membership on
 receive and group_send (expiry clean-up), deep-copies each message and starts a task per
 group member: with a few hundred sockets that is most of the server's CPU per token.
 
-A consumer in this process can also attach a handler to its channel: its messages are then
-handed to the handler at once instead of going through a queue that its receive loop polls
-(Channels' receive loop costs a new task and an asyncio.wait per message).
+A consumer in this process can also attach a handler to its channel (DirectDelivery): its
+messages are then handed to the handler at once instead of going through a queue that its
+receive loop polls (Channels' receive loop costs a new task and an asyncio.wait per message).
 """
 
+import abc
 import asyncio
 import logging
 import time
@@ -24,7 +25,19 @@ CLEAN_EVERY_SECONDS = 1.0
 Handler = Callable[[dict], Awaitable[None]]
 
 
-class LocalChannelLayer(InMemoryChannelLayer):
+class DirectDelivery(abc.ABC):
+    """A channel layer that can hand a channel's messages straight to its consumer."""
+
+    @abc.abstractmethod
+    def attach(self, channel: str, handler: Handler) -> None:
+        """Deliver this channel's messages by awaiting handler(message), in the order sent."""
+
+    @abc.abstractmethod
+    def detach(self, channel: str) -> None:
+        """Deliver this channel's messages through its queue again (the consumer is leaving)."""
+
+
+class LocalChannelLayer(DirectDelivery, InMemoryChannelLayer):
     _next_clean = 0.0
 
     def __init__(self, **kwargs) -> None:
@@ -32,7 +45,6 @@ class LocalChannelLayer(InMemoryChannelLayer):
         self.handlers: dict[str, Handler] = {}
 
     def attach(self, channel: str, handler: Handler) -> None:
-        """Deliver this channel's messages by awaiting handler(message), in the order sent."""
         self.handlers[channel] = handler
 
     def detach(self, channel: str) -> None:

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 
 from chatsite.lib.adminforms import WriteOnlySecretMixin, secret_fields
 from chatsite.providers.catalog import family_fields, refresh_models, set_default
-from chatsite.providers.client import ProviderError
+from chatsite.providers.events import ProviderError
 from chatsite.providers.models import ABILITY_FIELDS, LanguageModel, Provider
 
 

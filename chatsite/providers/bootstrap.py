@@ -5,7 +5,7 @@ import logging
 from django.conf import settings
 
 from chatsite.providers.catalog import ensure_default, family_fields, refresh_models, set_default
-from chatsite.providers.client import ProviderError
+from chatsite.providers.events import ProviderError
 from chatsite.providers.models import LanguageModel, Provider
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,8 @@ import asyncio
 from django.db import transaction
 from django.utils import timezone
 
-from chatsite.providers.client import ProviderError, list_models
+from chatsite.providers.client import list_models
+from chatsite.providers.events import ProviderError
 from chatsite.providers.families import known_abilities
 from chatsite.providers.models import ABILITY_FIELDS, LanguageModel, Provider
 

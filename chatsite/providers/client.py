@@ -1,19 +1,19 @@
-"""The one module that speaks Chat Completions: stream an answer, list models, explain failures.
+"""The HTTP side of Chat Completions: stream an answer's events, list models, explain failures.
 
-HTTP goes through aiohttp: on the streaming hot path (one network read per token) it costs a
-fraction of httpx's CPU per read, which bench/stream.py measured as the largest cost per token.
+The chunks' meaning is chunks.py's, the request body shaping.py's; this module moves bytes and
+turns every HTTP and network failure into a ProviderError. HTTP goes through aiohttp: on the
+streaming hot path (one network read per token) it costs a fraction of httpx's CPU per read,
+which bench/stream.py measured as the largest cost per token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import ipaddress
 import json
-import re
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, suppress
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
@@ -22,179 +22,23 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from chatsite.providers.chunks import ChunkDecoder
+from chatsite.providers.events import (
+    TEXT_EVENTS,
+    Event,
+    Finish,
+    ProviderError,
+    clean_message,
+    error_message,
+)
 from chatsite.providers.sse import SSEError, SSEParser
 
-__all__ = [
-    "Citations",
-    "Delta",
-    "Event",
-    "Reasoning",
-    "Refusal",
-    "ToolCallDelta",
-    "Finish",
-    "Logprobs",
-    "ProviderError",
-    "Usage",
-    "build_body",
-    "list_models",
-    "stream_chat",
-    "stream_reads",
-    "token_field_retry",
-]
+__all__ = ["ReadHold", "list_models", "new_session", "stream_chat", "stream_reads"]
 
 ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error response read for its message
-MESSAGE_LIMIT = 300  # characters of a provider's own message shown to the user
 DRAIN_SECONDS = 1.0  # how long to wait for the end of the body after [DONE]
 MODELS_BODY_LIMIT = 16 * 1024 * 1024  # a model list with descriptions can be large, not endless
 HOLD_BELOW_BYTES = 16 * 1024  # reads this large come from a fast stream: never held
-URL_CHARS = 2048  # a cited URL longer than this is dropped, not cut (a cut URL is a wrong one)
-TITLE_CHARS = 300  # characters of a cited page's title kept
-TOKEN_CHARS = 200  # characters of one logprobs token kept (tokens are short; this bounds a bad one)
-TOP_LOGPROBS = 20  # the most alternatives a provider may send per token
-
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    """More answer text."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Reasoning:
-    """More of the model's thinking, streamed before (or between) the answer text.
-
-    Gateways name it `reasoning_content` (DeepSeek, vLLM, llama.cpp) or `reasoning` (OpenRouter
-    style); it is kept apart from the answer and never sent back upstream.
-    """
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """The model declining to answer (`delta.refusal`), shown as such rather than as an answer."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallDelta:
-    """A piece of a tool call the model is making: the first piece of a call names it (id and
-    function name), later ones add fragments of its JSON arguments. index tells parallel calls
-    apart; None when a gateway leaves it out (then the id, if any, says whether a call is new).
-    """
-
-    index: int | None
-    id: str
-    name: str
-    arguments: str
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token counts for the whole request, as reported by the provider."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    reasoning_tokens: int = 0  # completion_tokens_details.reasoning_tokens, part of completion_tokens
-    cached_tokens: int = 0  # prompt_tokens_details.cached_tokens, part of prompt_tokens
-
-
-@dataclass(frozen=True, slots=True)
-class Finish:
-    """The provider's finish_reason ("stop", "length", "content_filter", "tool_calls", ...)."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Citations:
-    """Web pages the answer cites (`url_citation` annotations), each a dict with url, title,
-    start_index and end_index (character offsets into the answer, or None)."""
-
-    items: tuple[dict, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Logprobs:
-    """Token probabilities of more answer text: [token, logprob, [[alternative, logprob], ...]] each."""
-
-    tokens: tuple[list, ...]
-
-
-Event = Delta | Reasoning | Refusal | ToolCallDelta | Citations | Logprobs | Usage | Finish
-TEXT_EVENTS = (Delta, Reasoning, Refusal, ToolCallDelta)  # what the model writes, not bookkeeping
-
-
-class ProviderError(Exception):
-    """Any failure talking to a provider, with a message fit to show the user.
-
-    code is one of: auth, not_found, rate_limited, bad_request, server, connect, timeout,
-    dropped, malformed, upstream.
-    """
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"ProviderError(code={self.code!r}, status={self.status!r}, message={self.message!r})"
-
-
-def build_body(
-    model: str,
-    messages: list[dict],
-    params: dict | None = None,
-    extra: dict | None = None,
-) -> dict:
-    """The JSON body of a streaming Chat Completions request.
-
-    params are the sampling parameters (temperature, max_tokens, ...); extra holds provider
-    extensions such as OfoxAI's "provider" routing object. Neither can change the model, the
-    messages or streaming, since the rest of the app depends on those.
-    """
-    body: dict[str, Any] = {
-        "model": model,  # untouched: vendor-prefixed ids like "openai/gpt-4o" must pass through
-        "messages": messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    for more in (params, extra):
-        if more:
-            body.update(more)
-    body["model"] = model
-    body["messages"] = messages
-    body["stream"] = True
-    return body
-
-
-def token_field_retry(body: dict, error: ProviderError) -> tuple[dict, str] | None:
-    """When a provider refused the length limit's field by name (a 400 such as "Unsupported
-    parameter: 'max_tokens' ... use 'max_completion_tokens'"), the body with the other field,
-    and that field's name; otherwise None."""
-    if error.status != 400:
-        return None
-    for sent, other in (("max_tokens", "max_completion_tokens"), ("max_completion_tokens", "max_tokens")):
-        if sent in body and other not in body and re.search(rf"\b{sent}\b", error.message):
-            retry = {key: value for key, value in body.items() if key != sent}
-            retry[other] = body[sent]
-            return retry, other
-    return None
 
 
 async def stream_chat(base_url: str, api_key: str, body: dict, **options: Any) -> AsyncIterator[Event]:
@@ -209,6 +53,49 @@ async def stream_chat(base_url: str, api_key: str, body: dict, **options: Any) -
                 yield event
 
 
+class ReadHold:
+    """Read-holding, a transport option of stream_reads: after a network read that carried
+    answer text, the response's socket is paused for window() seconds, so the kernel buffers
+    what arrives meanwhile and the next read takes all of it. One wake-up per window for a
+    stream rather than one per token, on a server that would coalesce those tokens anyway.
+
+    aiohttp has no public way to do this; the protocol's own pause_reading / resume_reading
+    (what its flow control uses) are. A connection must never go back to the pool paused, or
+    the next request on it would hear nothing: a finished body (aiohttp has released the
+    connection) is never paused, and release() resumes a pending pause before the response is
+    released or closed.
+    """
+
+    __slots__ = ("response", "protocol", "window", "timer")
+
+    def __init__(self, response: aiohttp.ClientResponse, window: Callable[[], float]) -> None:
+        self.response = response
+        self.protocol = response.connection.protocol if response.connection else None
+        self.window = window
+        self.timer: asyncio.TimerHandle | None = None
+
+    def after_read(self, size: int, events: list[Event]) -> None:
+        if (
+            self.protocol is None
+            or size >= HOLD_BELOW_BYTES  # a fast stream: holding would only slow it down
+            or self.response.connection is None  # the body is complete: the connection is the pool's
+            or not any(type(event) in TEXT_EVENTS for event in events)  # the first text is never held back
+        ):
+            return
+        self.protocol.pause_reading()
+        # The next readany waits until the timer resumes the socket: no wake-up in between.
+        self.timer = asyncio.get_running_loop().call_later(self.window(), self._resume)
+
+    def _resume(self) -> None:
+        self.timer = None
+        self.protocol.resume_reading()
+
+    def release(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self._resume()
+
+
 async def stream_reads(
     base_url: str,
     api_key: str,
@@ -221,11 +108,7 @@ async def stream_reads(
 ) -> AsyncIterator[list[Event]]:
     """POST body to {base_url}/chat/completions and yield the events of each network read.
 
-    With hold, reading stops for hold() seconds after a read that carried answer text, and
-    the next read takes everything that arrived meanwhile: one wake-up per window for a
-    stream rather than one per token, on a server that would coalesce those tokens anyway.
-    The first text is never held back, nor a stream fast enough to fill large reads (holding
-    it would only slow it down to a socket buffer per window).
+    hold: hold reads for hold() seconds after each read with text (see ReadHold).
 
     Every failure is raised as ProviderError. idle_timeout bounds the silence between two
     network reads, not the whole answer (reasoning models may think for minutes in total).
@@ -240,7 +123,7 @@ async def stream_reads(
     if client is None:
         client = new_session()
     response: aiohttp.ClientResponse | None = None
-    resume: asyncio.TimerHandle | None = None
+    holding: ReadHold | None = None
     done = False
     try:
         response = await _send(client, "POST", base_url, "/chat/completions", api_key, timeout, body=body)
@@ -248,11 +131,11 @@ async def stream_reads(
             raise await _http_error(response, api_key)
 
         parser = SSEParser()
+        decoder = ChunkDecoder(api_key)
         finished = False
         content = response.content
-        # Holding pauses the socket itself, so the kernel buffers the tokens (and aiohttp
-        # drops its read timeout meanwhile).
-        protocol = response.connection.protocol if hold and response.connection else None
+        if hold is not None:
+            holding = ReadHold(response, hold)
         try:
             while True:
                 data = await content.readany()
@@ -264,7 +147,7 @@ async def stream_reads(
                         if payload == "[DONE]":
                             ended = True
                             break
-                        for event in _chunk_events(payload, api_key):
+                        for event in decoder.decode(payload):
                             if type(event) is Finish:
                                 if finished:  # some servers repeat it in the usage chunk
                                     continue
@@ -287,15 +170,8 @@ async def stream_reads(
                     return
                 if not data:
                     break
-                if (
-                    protocol is not None
-                    and len(data) < HOLD_BELOW_BYTES
-                    and any(type(event) in TEXT_EVENTS for event in events)
-                ):
-                    # The next readany waits until the timer resumes the socket: no wake-up of
-                    # this task in between.
-                    protocol.pause_reading()
-                    resume = asyncio.get_running_loop().call_later(hold(), protocol.resume_reading)
+                if holding is not None:
+                    holding.after_read(len(data), events)
         except SSEError:
             limit = parser.max_event_bytes
             raise ProviderError("malformed", f"The provider sent an event larger than {_size(limit)}.") from None
@@ -304,7 +180,7 @@ async def stream_reads(
         except (aiohttp.ClientError, ConnectionError) as exc:
             # aiohttp raises a dropped connection before handing over what it had received
             # (while this reader was busy elsewhere): that text still counts.
-            if events := _salvage(content, parser, api_key):
+            if events := _salvage(content, parser, decoder):
                 yield events
             raise ProviderError(
                 "dropped", "The connection to the provider dropped before the answer was complete."
@@ -315,8 +191,8 @@ async def stream_reads(
             raise ProviderError("dropped", "The provider ended the stream before the answer was complete.")
         done = True
     finally:
-        if resume is not None:
-            resume.cancel()
+        if holding is not None:
+            holding.release()
         # Closing an unfinished response closes its connection, which tells the provider to
         # stop; a finished one is released for reuse. Errors while tidying up would only hide
         # the reason we stopped.
@@ -363,24 +239,35 @@ async def list_models(
     return [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
 
-def new_session() -> aiohttp.ClientSession:
-    """A client for providers: pooled connections, no cookies, no environment proxies for loopback."""
+def new_session(connections_per_host: int = 0) -> aiohttp.ClientSession:
+    """A client for providers: pooled connections (at most connections_per_host to one host and
+    port; 0: no bound), no cookies, proxies as the environment says (see _proxy_for)."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True),
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=connections_per_host, enable_cleanup_closed=True),
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
-        # Proxies come from _proxy_for, looked up once: trust_env would read the environment
-        # and ~/.netrc in a thread on every request.
+        # Proxies come from _proxy_for: trust_env would also read ~/.netrc, in a thread, on
+        # every request.
         trust_env=False,
     )
 
 
-@functools.cache
-def _proxy_for(scheme: str, host: str) -> str | None:
-    """The HTTP(S)_PROXY for this host, honouring NO_PROXY (the environment read once)."""
-    if urllib.request.proxy_bypass(host):
+def _proxy_for(url: URL) -> str | None:
+    """The proxy to reach url through: HTTPS_PROXY / HTTP_PROXY (or ALL_PROXY) from the
+    environment, unless NO_PROXY names the host. Loopback is always reached directly: the
+    bundled model and local servers are never sent through a proxy. (Read per request: a few
+    microseconds, and a changed environment takes effect.)"""
+    host = url.host or ""
+    if host == "localhost" or host.endswith(".localhost"):
         return None
-    return urllib.request.getproxies().get(scheme)
+    with suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass_environment(host, proxies):
+        return None
+    return proxy
 
 
 async def _send(
@@ -407,15 +294,19 @@ async def _send(
         raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.")
     host = url.host
     try:
-        return await client.request(method, url, json=body, headers=headers, timeout=timeouts, allow_redirects=False)
+        return await client.request(
+            method, url, json=body, headers=headers, timeout=timeouts, allow_redirects=False, proxy=_proxy_for(url)
+        )
     except aiohttp.ConnectionTimeoutError as exc:
         raise ProviderError("connect", f"Timed out connecting to the provider at {host}.") from exc
     except TimeoutError as exc:
         raise _timeout_error(timeouts.sock_read) from exc
     except aiohttp.InvalidURL as exc:
         raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.") from exc
+    except aiohttp.ClientProxyConnectionError as exc:
+        raise ProviderError("connect", f"Could not connect to the provider at {host} through the proxy.") from exc
     except aiohttp.ClientConnectorError as exc:
-        reason = _clean(str(exc.os_error), api_key)
+        reason = clean_message(str(exc.os_error), api_key)
         detail = f": {reason}" if reason else "."
         raise ProviderError("connect", f"Could not connect to the provider at {host}{detail}") from exc
     except (aiohttp.ClientError, ConnectionError) as exc:
@@ -429,79 +320,7 @@ def _timeout_error(seconds: float | None) -> ProviderError:
     return ProviderError("timeout", f"The provider sent nothing for {seconds:g} s; gave up waiting.")
 
 
-def _chunk_events(payload: str, api_key: str) -> list[Event]:
-    """The events in one streamed chunk (the hot path: one json.loads, a few dict lookups)."""
-    try:
-        chunk = json.loads(payload)
-    except ValueError:
-        raise ProviderError("malformed", "The provider sent a stream line that is not JSON.") from None
-    if type(chunk) is not dict:
-        raise ProviderError("malformed", "The provider sent a stream chunk that is not an object.")
-    if chunk.get("error"):
-        # After the headers went out with 200, a failure can only be reported in the stream.
-        message = _error_message(chunk, api_key)
-        text = "The provider reported an error during the answer"
-        raise ProviderError("upstream", f"{text}: {message}" if message else f"{text}.")
-
-    events: list[Event] = []
-    choices = chunk.get("choices")
-    if choices and type(choices) is list:
-        choice = choices[0]
-        if type(choice) is dict:
-            delta = choice.get("delta")
-            if delta and type(delta) is dict:
-                content = delta.get("content")
-                if len(delta) == 1 and content and type(content) is str:
-                    # Most chunks are only {"content": "..."}: nothing else to look for.
-                    events.append(Delta(content))
-                else:
-                    _delta_events(events, delta, content)
-            # Absent or null on almost every chunk: one dict miss.
-            if logprobs := choice.get("logprobs"):
-                _add_logprobs(events, logprobs)
-            reason = choice.get("finish_reason")
-            if reason and type(reason) is str:
-                # Some gateways put the whole message (with its annotations) in the final chunk.
-                message = choice.get("message")
-                if message and type(message) is dict and (notes := message.get("annotations")):
-                    _add_citations(events, notes)
-                events.append(Finish(reason))
-    # Perplexity-style gateways list the sources as bare URLs beside the choices.
-    if (urls := chunk.get("citations")) and type(urls) is list:
-        _add_citations(events, [{"type": "url_citation", "url": url} for url in urls if type(url) is str])
-    usage = chunk.get("usage")
-    # With include_usage every chunk carries "usage": null; the last one has the totals.
-    if usage and type(usage) is dict:
-        prompt = _int(usage.get("prompt_tokens"))
-        completion = _int(usage.get("completion_tokens"))
-        total = _int(usage.get("total_tokens")) or prompt + completion
-        reasoning = _int(_details(usage, "completion_tokens_details").get("reasoning_tokens"))
-        cached = _int(_details(usage, "prompt_tokens_details").get("cached_tokens"))
-        events.append(Usage(prompt, completion, total, reasoning, cached))
-    return events
-
-
-def _delta_events(events: list[Event], delta: dict, content: object) -> None:
-    """The events of a delta with more than text: thinking (before the text), the text, a
-    refusal, tool calls, annotations."""
-    thought = delta.get("reasoning_content") or delta.get("reasoning")
-    if thought and type(thought) is str:
-        events.append(Reasoning(thought))
-    # Empty strings are noise (the first chunk often has role=assistant, content="").
-    if content and type(content) is str:
-        events.append(Delta(content))
-    refusal = delta.get("refusal")
-    if refusal and type(refusal) is str:
-        events.append(Refusal(refusal))
-    calls = delta.get("tool_calls")
-    if calls and type(calls) is list:
-        events += _tool_call_deltas(calls)
-    # OpenRouter-style gateways stream annotations in a delta near the end.
-    if notes := delta.get("annotations"):
-        _add_citations(events, notes)
-
-
-def _salvage(content: aiohttp.StreamReader, parser: SSEParser, api_key: str) -> list[Event]:
+def _salvage(content: aiohttp.StreamReader, parser: SSEParser, decoder: ChunkDecoder) -> list[Event]:
     """The events in what aiohttp had buffered when the connection dropped. Its public reads
     raise the error first, so the private one is used; if aiohttp changes, nothing is salvaged."""
     events: list[Event] = []
@@ -510,105 +329,10 @@ def _salvage(content: aiohttp.StreamReader, parser: SSEParser, api_key: str) -> 
         for payload in parser.feed(data):
             if payload == "[DONE]":
                 break
-            events += _chunk_events(payload, api_key)
+            events += decoder.decode(payload)
     except Exception:  # noqa: S110 - best effort on a connection that failed anyway
         pass
     return events
-
-
-def _tool_call_deltas(calls: list) -> list[ToolCallDelta]:
-    """delta.tool_calls as events: some gateways send a whole call in one chunk, others the
-    name first and the arguments in fragments; ids come with or without OpenAI's "call_"."""
-    events = []
-    for call in calls:
-        if type(call) is not dict:
-            continue
-        function = call.get("function")
-        function = function if type(function) is dict else {}
-        index, ident = call.get("index"), call.get("id")
-        name, arguments = function.get("name"), function.get("arguments")
-        if type(arguments) is dict:  # a few servers send the arguments as an object
-            arguments = json.dumps(arguments, ensure_ascii=False)
-        events.append(
-            ToolCallDelta(
-                index if type(index) is int else None,
-                ident if type(ident) is str else "",
-                name if type(name) is str else "",
-                arguments if type(arguments) is str else "",
-            )
-        )
-    return events
-
-
-def _add_citations(events: list[Event], notes: object) -> None:
-    """Append a Citations event for the url_citation annotations in notes, if there are any.
-
-    The spec nests the fields (`{"type": "url_citation", "url_citation": {"url": ...}}`); some
-    gateways flatten them into the annotation itself: both are read.
-    """
-    if type(notes) is not list:
-        return
-    items = []
-    for note in notes:
-        if type(note) is not dict or note.get("type") != "url_citation":
-            continue
-        cited = note.get("url_citation")
-        if type(cited) is not dict:
-            cited = note
-        url = cited.get("url")
-        if type(url) is not str or not url.strip() or len(url) > URL_CHARS:
-            continue
-        title = cited.get("title")
-        items.append(
-            {
-                "url": url.strip(),
-                "title": " ".join(title.split())[:TITLE_CHARS] if type(title) is str else "",
-                "start_index": _index(cited.get("start_index")),
-                "end_index": _index(cited.get("end_index")),
-            }
-        )
-    if items:
-        events.append(Citations(tuple(items)))
-
-
-def _add_logprobs(events: list[Event], logprobs: object) -> None:
-    """Append a Logprobs event for the answer tokens in choices[0].logprobs.content, if any."""
-    content = logprobs.get("content") if type(logprobs) is dict else None
-    if not content or type(content) is not list:
-        return
-    tokens = []
-    for item in content:
-        if type(item) is not dict or type(item.get("token")) is not str:
-            continue
-        alternatives = []
-        top = item.get("top_logprobs")
-        if type(top) is list:
-            for alt in top[:TOP_LOGPROBS]:
-                if type(alt) is dict and type(alt.get("token")) is str:
-                    alternatives.append([alt["token"][:TOKEN_CHARS], _logprob(alt.get("logprob"))])
-        tokens.append([item["token"][:TOKEN_CHARS], _logprob(item.get("logprob")), alternatives])
-    if tokens:
-        events.append(Logprobs(tuple(tokens)))
-
-
-def _index(value: object) -> int | None:
-    return value if type(value) is int and value >= 0 else None
-
-
-def _logprob(value: object) -> float:
-    """Rounded to four decimals: compact when stored, and still telling 99.99 % from 100 %."""
-    if type(value) not in (int, float) or value != value:  # missing, or NaN
-        return -9999.0  # the spec's value for "very unlikely"
-    return round(min(0.0, max(value, -9999.0)), 4)
-
-
-def _details(usage: dict, key: str) -> dict:
-    details = usage.get(key)
-    return details if type(details) is dict else {}
-
-
-def _int(value: object) -> int:
-    return value if type(value) is int else 0
 
 
 async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -634,9 +358,9 @@ async def _http_error(response: aiohttp.ClientResponse, api_key: str) -> Provide
     except ValueError:
         # Plain text is worth quoting; an HTML error page from a proxy is not.
         if response.headers.get("content-type", "").startswith("text/plain"):
-            message = _clean(raw.decode("utf-8", "replace"), api_key)
+            message = clean_message(raw.decode("utf-8", "replace"), api_key)
     else:
-        message = _error_message(doc, api_key)
+        message = error_message(doc, api_key)
 
     retry_after = None
     if status in (401, 403):
@@ -661,31 +385,6 @@ async def _http_error(response: aiohttp.ClientResponse, api_key: str) -> Provide
         text += f"; retry after {retry_after:g} s"
     text = f"{text}: {message}" if message else f"{text}."
     return ProviderError(code, text, status=status, retry_after=retry_after)
-
-
-def _error_message(doc: object, api_key: str) -> str:
-    """The message in an OpenAI-style error document ({"error": {"message": ...}}), or ""."""
-    if not isinstance(doc, dict):
-        return ""
-    error = doc.get("error", doc)
-    if isinstance(error, str):
-        return _clean(error, api_key)
-    if isinstance(error, dict):
-        for key in ("message", "detail", "msg"):
-            if isinstance(error.get(key), str):
-                return _clean(error[key], api_key)
-    return ""
-
-
-def _clean(message: str, api_key: str) -> str:
-    """A provider's message made safe and short: no API key, one line, at most ~300 chars."""
-    if api_key:
-        # Some gateways echo the key they rejected back in the message.
-        message = message.replace(api_key, "[API key]")
-    message = " ".join(message.split())
-    if len(message) > MESSAGE_LIMIT:
-        message = message[: MESSAGE_LIMIT - 1].rstrip() + "…"
-    return message
 
 
 def _retry_after(headers: CIMultiDictProxy[str]) -> float | None:

@@ -1,8 +1,11 @@
-"""Incremental Server-Sent Events parser: bytes in, the data of each complete event out."""
+"""Incremental Server-Sent Events parser: bytes in, the data of each complete message event out."""
 
 from __future__ import annotations
 
 import codecs
+import logging
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SSEError", "SSEParser"]
 
@@ -16,8 +19,10 @@ class SSEParser:
 
     Follows the parts of the WHATWG event-stream rules a Chat Completions stream uses: lines end
     in CRLF, LF or CR; lines starting with ':' are comments; `data:` lines (one optional space
-    after the colon) of one event are joined with LF; other fields are ignored; a blank line
-    dispatches the event. No I/O: the caller feeds bytes and gets strings back.
+    after the colon) of one event are joined with LF; a blank line dispatches the event. As
+    browsers do, only message events are handed on: an event named by an `event:` field other
+    than "message" (a `ping`, a vendor's own event) is skipped. Other fields are ignored. No I/O:
+    the caller feeds bytes and gets strings back.
     """
 
     __slots__ = (
@@ -28,6 +33,7 @@ class SSEParser:
         "_partial_size",
         "_data",
         "_data_size",
+        "_event",
         "max_event_bytes",
     )
 
@@ -41,6 +47,7 @@ class SSEParser:
         self._partial_size = 0
         self._data: list[str] = []  # data lines of the event being read
         self._data_size = 0
+        self._event = ""  # the event type buffer: "" and "message" are message events
         # Measured in decoded characters, which for UTF-8 never exceed the bytes received.
         self.max_event_bytes = max_event_bytes
 
@@ -97,9 +104,13 @@ class SSEParser:
     def _line(self, line: str, events: list[str]) -> None:
         if not line:
             if self._data:
-                events.append(self._data[0] if len(self._data) == 1 else "\n".join(self._data))
+                if not self._event or self._event == "message":
+                    events.append(self._data[0] if len(self._data) == 1 else "\n".join(self._data))
+                else:
+                    log.debug("skipped an SSE event named %r", self._event[:40])
                 self._data = []
                 self._data_size = 0
+            self._event = ""
             return
         if line[0] == ":":  # comment, e.g. the ": PROCESSING" keep-alives some gateways send
             return
@@ -114,4 +125,9 @@ class SSEParser:
             self._data_size += len(value) + 1
             if self._data_size > self.max_event_bytes:
                 raise SSEError(f"An event exceeded {self.max_event_bytes} bytes.")
-        # event:, id:, retry: and unknown fields do not matter to Chat Completions.
+        elif line.startswith("event"):
+            if len(line) == 5:
+                self._event = ""
+            elif line[5] == ":":
+                self._event = (line[7:] if line[6:7] == " " else line[6:])[:64]
+        # id:, retry: and unknown fields do not matter to Chat Completions.

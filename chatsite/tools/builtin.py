@@ -1,16 +1,15 @@
-"""The built-in tools: safe by construction (no network, no files, only the caller's own data)."""
+"""The built-in tools: safe by construction (no network, no files, only the caller's own data).
+
+The search in the user's own conversations is the chat app's (chat/search.py), handed to
+registry.run by its caller: tools know nothing of conversations.
+"""
 
 import json
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Q
-
 from chatsite.tools.calculator import CalculationError, calculate, format_number
 from chatsite.tools.http import ToolFailed
-
-SEARCH_RESULTS = 5
-SNIPPET_CHARS = 300
 
 # name -> (description, JSON Schema of the arguments)
 DEFINITIONS = {
@@ -64,38 +63,3 @@ def calculator(arguments: dict) -> str:
         return format_number(calculate(arguments.get("expression", "")))
     except CalculationError as error:
         raise ToolFailed(str(error)) from None
-
-
-def search_conversations(arguments: dict, user_id: int, current: str | None = None) -> str:
-    """Messages of this user's other conversations (never anyone else's, nor the one asking)
-    containing every word of the query."""
-    from chatsite.chat.models import Message
-
-    words = str(arguments.get("query", "")).split()[:8]
-    if not words:
-        raise ToolFailed("The query is empty.")
-    match = Q()
-    for word in words:
-        match &= Q(text__icontains=word)
-    found = (
-        Message.objects.filter(match, conversation__owner_id=user_id)
-        .exclude(conversation__code=current)
-        .select_related("conversation")
-        .order_by("-pk")[:SEARCH_RESULTS]
-    )
-    results = [
-        {
-            "conversation": message.conversation.title,
-            "date": message.created.date().isoformat(),
-            "role": message.role,
-            "excerpt": _excerpt(message.text, words[0]),
-        }
-        for message in found
-    ]
-    return json.dumps(results, ensure_ascii=False) if results else "No message matches."
-
-
-def _excerpt(text: str, word: str) -> str:
-    at = max(0, text.lower().find(word.lower()) - SNIPPET_CHARS // 3)
-    excerpt = " ".join(text[at : at + SNIPPET_CHARS].split())
-    return ("…" if at else "") + excerpt + ("…" if at + SNIPPET_CHARS < len(text) else "")

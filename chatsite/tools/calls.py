@@ -10,7 +10,7 @@ Stored as Message.tool_calls, a list of dicts in call order:
 import json
 import uuid
 
-from chatsite.providers.client import ToolCallDelta
+from chatsite.providers.events import ToolCallDelta
 
 MAX_CALLS_PER_ROUND = 16
 MAX_ARGUMENT_CHARS = 64 * 1024

@@ -1,6 +1,7 @@
 """Which tools exist, what the model is told about them, and running one call."""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -84,9 +85,18 @@ def clean_names(value: object) -> list[str]:
 
 
 async def run(
-    spec: ToolSpec, arguments: str, *, user_id: int | None, conversation: str, session: aiohttp.ClientSession
+    spec: ToolSpec,
+    arguments: str,
+    *,
+    user_id: int | None,
+    conversation: str,
+    session: aiohttp.ClientSession,
+    search: Callable[[dict, int, str], str] | None = None,
 ) -> str:
-    """One call's result as text for the model, or ToolFailed with what to tell it."""
+    """One call's result as text for the model, or ToolFailed with what to tell it.
+
+    search: the user's own conversation search (chat/search.py), a synchronous database call.
+    """
     try:
         parsed = json.loads(arguments) if arguments.strip() else {}
     except ValueError:
@@ -100,9 +110,9 @@ async def run(
     elif spec.name == "calculator":
         result = builtin.calculator(parsed)
     elif spec.name == "search_conversations":
-        if user_id is None:
+        if user_id is None or search is None:
             raise ToolFailed("There is no user to search for.")
-        result = await database_sync_to_async(builtin.search_conversations)(parsed, user_id, conversation)
+        result = await database_sync_to_async(search)(parsed, user_id, conversation)
     else:
         raise ToolFailed(f"Unknown tool: {spec.name}.")
     return clip(result)

@@ -4,7 +4,7 @@ import asyncio
 
 from django.core.management.base import BaseCommand
 
-from chatsite.chat.generation import STALE_SECONDS, reap_and_announce
+from chatsite.chat.saving import STALE_SECONDS, reap_and_announce
 
 
 class Command(BaseCommand):

@@ -1,34 +1,19 @@
-"""Start chatsite: providers from the environment, the demo model if needed, then daphne."""
+"""Start chatsite: providers from the environment, the demo model if needed, then daphne.
 
-import asyncio
-import gc
+What serving needs beyond that (body limits, process tuning, the start-up reap, graceful
+shutdown) is applied where the application is loaded (chatsite/chat/runtime.py), so plain
+`daphne chatsite.asgi:application` gets it too.
+"""
+
 import logging
-import sys
 
 from daphne.cli import CommandLineInterface
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from chatsite.chat.generation import STALE_SECONDS, reap_and_announce
-from chatsite.lib.daphne import limit_request_bodies
 from chatsite.providers import bootstrap, localmodel
 
 log = logging.getLogger(__name__)
-
-
-def tune_garbage_collector() -> None:
-    """Keep the collector's full passes off the streaming path.
-
-    Django and the app are loaded by now: freezing moves those long-lived objects out of the
-    collector's sight, so its passes stop walking them. A larger youngest generation means
-    fewer passes; frames, deltas and parsed chunks die young either way. (bench/stream.py: the
-    collector took 0.7 s of the server's CPU in a run, 0.25 s with this.)
-    """
-    import chatsite.asgi  # noqa: F401 - the application and everything it imports, before freezing
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
 
 
 class Command(BaseCommand):
@@ -51,22 +36,8 @@ class Command(BaseCommand):
             bootstrap.disable_local_model()
             if bootstrap.needs_local_model():
                 self.stderr.write("No provider is configured and the demo model is not installed.")
-        # With the in-memory channel layer this is the only process, so every "streaming"
-        # row is an orphan; with Redis other processes may be streaming: go by staleness.
-        asyncio.run(reap_and_announce(STALE_SECONDS if settings.REDIS_URL else 0))
-        limit_request_bodies(settings.CHAT_MAX_UPLOAD_BYTES + 1024 * 1024)
-        # The database thread hands the GIL back and forth with the busy event loop after
-        # every SQLite call; the default 5 ms switch interval made each hand-off that long.
-        sys.setswitchinterval(0.001)
-        tune_garbage_collector()
         self.stdout.write(f"chatsite is at http://{host}:{port}/")
-        argv = [
-            "-b", host,
-            "-p", str(port),
-            "--websocket-max-message-size", str(settings.CHAT_MAX_FRAME_BYTES),
-            "--websocket-max-frame-size", str(settings.CHAT_MAX_FRAME_BYTES),
-            "--ping-interval", "20",
-        ]  # fmt: skip
+        argv = ["-b", host, "-p", str(port), "--ping-interval", "20"]
         if proxy_headers:
             argv.append("--proxy-headers")
         try:
