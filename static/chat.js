@@ -37,6 +37,8 @@ const tray = new AttachmentTray($('attachment-tray'), {
 });
 const protocol = new ChatProtocol({
   path: config.ws_path,
+  maxFrameBytes: config.max_frame_bytes,
+  maxMessageChars: config.max_message_chars,
   messages,
   status: $('connection-status'),
   conversationId,

@@ -2,6 +2,9 @@
 // attached to it, Send and Stop. A sent message the server refuses comes back here.
 import { AttachmentTray, acceptDroppedAndPastedFiles } from './attachments.js';
 
+// As long as a real conversation id: a frame measured with it has the real frame's size.
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
+
 export class Composer {
   // els: {form, input, send, stop, attach (button), attachInput}; protocol: the ChatProtocol;
   // ensureConversation() makes the conversation a new chat needs; onSent(id) after a send.
@@ -56,6 +59,9 @@ export class Composer {
     if (this.tray.blockedReason) return this.showError(`${this.tray.blockedReason}: pick another model or remove it.`);
     const attachments = this.tray.readyIds;
     if (!text && !attachments.length) return;
+    // Before a new chat is created for it, so a message too long leaves no empty chat behind.
+    const refusal = this.protocol.refusal({ type: 'send', conversation: this.conversationId() || ZERO_UUID, text, attachments });
+    if (refusal) return this.showError(refusal);
     if (!this.protocol.isOpen) return this.showError('Not connected to the server. Reconnecting…');
     this.sending = true;
     this.onChange();

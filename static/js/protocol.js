@@ -1,16 +1,22 @@
 // The chat websocket's frames, both ways (docs/websocket.md). Server frames go into the message
-// list in `seq` order, with one `resync` per gap; and a sent message is kept until the server
-// takes it, to go back to the composer if it is refused or the socket drops.
+// list in `seq` order, with one `resync` per gap; a frame the page sends is first checked
+// against the server's limits, so a refusal is said here instead of the server dropping the
+// socket; and a sent message is kept until the server takes it, to go back to the composer if
+// it is refused or the socket drops.
 import { ReconnectingSocket } from './net.js';
+import { formatBytes } from './attachments.js';
 
+const encoder = new TextEncoder();
 const NOT_CONNECTED = 'Not connected to the server. Reconnecting…';
+// Python's len() counts code points, as this does; String.length counts UTF-16 units.
+const characters = (text) => [...text].length;
 
 export class ChatProtocol {
   // messages: the MessageList; status: the "Reconnecting…" element; conversationId() → the
   // shown conversation's id or null; onConversation(conversation) for `conversation` frames;
   // onChange() after each frame for the shown conversation.
-  constructor({ path, messages, status, conversationId, showError, onConversation, onChange }) {
-    Object.assign(this, { path, messages, status, conversationId, showError, onConversation, onChange });
+  constructor({ path, maxFrameBytes, maxMessageChars, messages, status, conversationId, showError, onConversation, onChange }) {
+    Object.assign(this, { path, maxFrameBytes, maxMessageChars, messages, status, conversationId, showError, onConversation, onChange });
     this.resyncAsked = false;
     this.heardSinceOpen = false;
     this.pending = null; // the last `send`, kept until its user message comes back
@@ -32,9 +38,32 @@ export class ChatProtocol {
     return Boolean(this.socket?.isOpen);
   }
 
+  // Why the server would refuse this frame for its size, or null: a message over the character
+  // limit (it would answer `error`) or a frame over the byte limit (it would close the socket).
+  // Bytes of UTF-8, as daphne counts them, so a 4-byte emoji counts 4.
+  refusal(frame, text = JSON.stringify(frame)) {
+    if (typeof frame.text === 'string' && this.maxMessageChars) {
+      const length = characters(frame.text);
+      if (length > this.maxMessageChars) {
+        return `That message is too long (${length.toLocaleString('en-US')} characters; the limit is ${this.maxMessageChars.toLocaleString('en-US')}).`;
+      }
+    }
+    const bytes = encoder.encode(text).length;
+    if (this.maxFrameBytes && bytes > this.maxFrameBytes) {
+      return `That message is too long to send (${formatBytes(bytes)}; the limit is ${formatBytes(this.maxFrameBytes)}).`;
+    }
+    return null;
+  }
+
   // Send a frame; when it cannot go, say why and answer false.
   send(frame) {
-    if (this.socket?.send(frame)) return true;
+    const text = JSON.stringify(frame);
+    const refusal = this.refusal(frame, text);
+    if (refusal) {
+      this.showError(refusal);
+      return false;
+    }
+    if (this.socket?.sendText(text)) return true;
     this.showError(NOT_CONNECTED);
     return false;
   }
@@ -139,6 +168,7 @@ export class ChatProtocol {
 
   onClose(code) {
     this.status.hidden = false;
+    // A frame too large for the server: the checks above should have caught it first.
     if (code === 1009) this.showError('That message is too large to send.');
     this.restorePending();
   }
