@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -885,3 +886,74 @@ def test_the_tokens_the_conversation_carries_are_shown_against_the_context_lengt
     expect(usage).to_have_class(re.compile("context-usage--high"))
     page.reload()
     expect(usage).to_have_text("7,000 / 8,192 tokens")
+
+
+def record_sent_frames(page: Page) -> list[dict]:
+    """The JSON frames the page sends on its websockets, as they cross the wire."""
+    sent: list[dict] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(json.loads(payload))))
+    return sent
+
+
+def socket_states(page: Page) -> list[int]:
+    return page.evaluate("window.__sockets.map((s) => s.readyState)")
+
+
+def test_a_message_too_large_for_a_frame_is_refused_in_the_page_and_stays_in_the_composer(page, up, watch):
+    sent = record_sent_frames(page)
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    open_chat(page)
+    chats = page.locator(".conversation-item").count()
+    # 25,000 characters, within the 32,000-character limit, but 75,000 bytes of UTF-8.
+    text = "€" * 25_000
+    send(page, text)
+
+    banner = page.locator("#error-banner")
+    expect(banner).to_be_visible()
+    expect(banner.locator(".error-text")).to_have_text(
+        re.compile(r"^That message is too long to send \(7\d KB; the limit is 64 KB\)\.$")
+    )
+    expect(page.locator("#composer-input")).to_have_value(text)
+    # No empty chat was made for it, and the socket was not dropped.
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator(".conversation-item")).to_have_count(chats)
+    expect(page.locator("#connection-status")).to_be_hidden()
+
+    # The same socket still carries a message of a size it takes.
+    up.script(tokens=["Short ", "is fine."])
+    send(page, "Then a short one")
+    wait_status(page, "complete")
+    assert body_text(last_answer(page)) == "Short is fine."
+    expect(banner).to_be_hidden()
+    assert socket_states(page) == [1]  # one socket, open: never closed and reopened
+    assert [f["text"] for f in sent if f["type"] == "send"] == ["Then a short one"]
+    assert len(chat_requests(up)) == 1
+    assert missing == [] and watch.console_errors == []
+
+
+def test_a_message_over_the_character_limit_is_refused_in_the_composer_and_in_an_edit(page, up, watch):
+    sent = record_sent_frames(page)
+    open_chat(page)
+    text = "x" * 100_000  # 100 KB: over both the 32,000-character and the 64 KB frame limit
+    send(page, text)
+    error = page.locator("#error-banner .error-text")
+    expect(error).to_have_text("That message is too long (100,000 characters; the limit is 32,000).")
+    expect(page.locator("#composer-input")).to_have_value(text)
+
+    up.script(tokens=["Fine."])
+    send(page, "Something short")
+    wait_status(page, "complete")
+    # An edit to a text too long is refused the same way, and the edit stays open with it.
+    user = page.locator('article[data-role="user"]').last
+    user.locator(".edit-button").click()
+    user.locator(".edit-input").fill(text)
+    user.locator(".edit-save").click()
+    expect(error).to_have_text("That message is too long (100,000 characters; the limit is 32,000).")
+    expect(user.locator(".edit-input")).to_have_value(text)
+    expect(user.locator(".message-body")).to_have_text("Something short")
+    page.wait_for_timeout(300)  # a frame sent would have been reported by now
+    assert [f["type"] for f in sent if f["type"] in ("send", "edit")] == ["send"]
+    assert socket_states(page) == [1]
+    assert len(chat_requests(up)) == 1
+    assert watch.console_errors == []

@@ -91,6 +91,8 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
         "create_url": "/c/new/",
         "conversation_url": "/c/00000000-0000-0000-0000-000000000000/",
         "max_upload_bytes": settings.CHAT_MAX_UPLOAD_BYTES,
+        "max_frame_bytes": settings.CHAT_MAX_FRAME_BYTES,
+        "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "allowed_image_types": list(FORMATS.values()),
         "text_extensions": sorted(TEXT_EXTENSIONS),
         "demo_notice": bool(current and current.provider.managed == "local"),

@@ -95,8 +95,13 @@ export class ReconnectingSocket {
   }
 
   send(frame) {
+    return this.sendText(JSON.stringify(frame));
+  }
+
+  // A frame already turned into JSON (by a caller that measured it first).
+  sendText(text) {
     if (!this.isOpen) return false;
-    this.ws.send(JSON.stringify(frame));
+    this.ws.send(text);
     return true;
   }
 }

@@ -1,0 +1,97 @@
+// The composer: the message box (Enter sends, Shift+Enter starts a new line), the files
+// attached to it, Send and Stop. A sent message the server refuses comes back here.
+import { AttachmentTray, acceptDroppedAndPastedFiles } from './attachments.js';
+
+// As long as a real conversation id: a frame measured with it has the real frame's size.
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
+
+export class Composer {
+  // els: {form, input, send, stop, attach (button), attachInput}; protocol: the ChatProtocol;
+  // ensureConversation() makes the conversation a new chat needs; onSent(id) after a send.
+  constructor(els, { tray, protocol, messages, conversationId, ensureConversation, showError, hideError, onSent, onChange }) {
+    Object.assign(this, { els, tray, protocol, messages, conversationId, ensureConversation, showError, hideError, onSent, onChange });
+    this.sending = false;
+    els.form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.send();
+    });
+    els.input.addEventListener('keydown', (e) => {
+      // isComposing: Enter also confirms an IME composition (Japanese, Chinese…).
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.send();
+      }
+    });
+    els.input.addEventListener('input', () => this.autosize());
+    els.stop.addEventListener('click', () => protocol.send({ type: 'stop', conversation: conversationId() }));
+    els.attach.addEventListener('click', () => els.attachInput.click());
+    els.attachInput.accept = tray.accept;
+    els.attachInput.addEventListener('change', () => {
+      tray.add([...els.attachInput.files]);
+      els.attachInput.value = ''; // so picking the same file again fires `change`
+    });
+    acceptDroppedAndPastedFiles((files) => tray.add(files));
+  }
+
+  autosize() {
+    const input = this.els.input;
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, window.innerHeight * 0.4)}px`;
+  }
+
+  // Nothing typed and nothing attached.
+  get isEmpty() {
+    return !this.els.input.value.trim() && this.tray.isEmpty;
+  }
+
+  // Send and Stop, as the streaming state says.
+  sync(streaming) {
+    this.els.send.hidden = streaming;
+    this.els.stop.hidden = !streaming;
+    this.els.send.disabled = this.sending || this.tray.uploading;
+  }
+
+  async send() {
+    const { input } = this.els;
+    const text = input.value.trim();
+    if (this.sending || this.messages.isStreaming) return;
+    if (this.tray.uploading) return this.showError('Wait for the files to finish uploading.');
+    if (this.tray.blockedReason) return this.showError(`${this.tray.blockedReason}: pick another model or remove it.`);
+    const attachments = this.tray.readyIds;
+    if (!text && !attachments.length) return;
+    // Before a new chat is created for it, so a message too long leaves no empty chat behind.
+    const refusal = this.protocol.refusal({ type: 'send', conversation: this.conversationId() || ZERO_UUID, text, attachments });
+    if (refusal) return this.showError(refusal);
+    if (!this.protocol.isOpen) return this.showError('Not connected to the server. Reconnecting…');
+    this.sending = true;
+    this.onChange();
+    try {
+      await this.ensureConversation();
+      const conversation = this.conversationId();
+      const keep = () => ({ text: input.value, items: this.tray.take() });
+      if (!this.protocol.sendMessage({ type: 'send', conversation, text, attachments }, keep)) return;
+      input.value = '';
+      this.autosize();
+      this.hideError();
+      this.onSent(conversation);
+    } catch (err) {
+      this.showError(err.message);
+    } finally {
+      this.sending = false;
+      this.onChange();
+    }
+  }
+
+  // The server took the message: the files' previews are no longer needed.
+  accepted({ items }) {
+    AttachmentTray.release(items);
+  }
+
+  // The server refused it: put it back, unless the user has started a new one.
+  restore({ text, items }) {
+    if (!this.isEmpty) return AttachmentTray.release(items);
+    this.els.input.value = text;
+    this.autosize();
+    this.tray.restore(items);
+  }
+}
