@@ -44,6 +44,7 @@ const protocol = new ChatProtocol({
   conversationId,
   showError: banner.show,
   onConversation: (conv) => updateConversation(conv),
+  onCreated: (conv) => showNewConversation(conv),
   onChange: () => updateControls(),
 });
 const composer = new Composer(
@@ -53,7 +54,7 @@ const composer = new Composer(
     protocol,
     messages,
     conversationId,
-    ensureConversation,
+    currentModel: () => picker.value,
     showError: banner.show,
     hideError: banner.hide,
     onSent: (id) => sidebar.moveToTop(id),
@@ -91,16 +92,19 @@ function updateConversation(conv) {
   }
 }
 
-// A new chat exists only once its first message is sent (or its settings saved): create it,
-// then subscribe.
-async function ensureConversation() {
-  if (conversation) return;
-  const conv = await postJSON(config.create_url, { model: picker.value || null });
+// A new chat exists once its first message is sent (the send makes it; the server follows it
+// with its messages) or its settings are saved (made here first, then subscribed to).
+function showNewConversation(conv) {
   conversation = conv;
   history.replaceState(null, '', sidebar.urlFor('conversation', conv.id));
   sidebar.add(conv);
   showTitle();
-  protocol.subscribe(conv.id);
+}
+
+async function ensureConversation() {
+  if (conversation) return;
+  showNewConversation(await postJSON(config.create_url, { model: picker.value || null }));
+  protocol.subscribe(conversation.id);
 }
 
 $('model-select').addEventListener('change', async () => {

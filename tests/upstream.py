@@ -17,6 +17,11 @@ forgets scripts, requests and counters. From async code wait with `wait_disconne
 leaves the caller's loop running. `up.models` and `up.models_status` drive GET /v1/models;
 `connections`, `connections_closed`, `active_streams` and `disconnects` count what happened.
 Run it alone for a benchmark: `python -m tests.upstream --port 8001 --tokens 500 --delay 0.01`.
+
+Two hooks for programs that drive it (bench/stream.py): `Upstream(scripter=...)` picks the
+script of a chat request from its JSON body (return None for the usual queue), and a Script's
+`on_token(i)` is called right before its content token i is written; `Upstream(routes=...)`
+answers `GET <path>` with the JSON of `routes[path]()`.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -132,6 +138,9 @@ class Script:
     # (some gateways); "parallel": all calls' first pieces in one chunk, then interleaved.
     tool_style: str = "fragments"
     tool_content: str = "null"  # the content beside tool calls: "null", "empty" ("") or "absent"
+    ascii_json: bool = False  # JSON-escape every non-ASCII character (a lone surrogate then goes as \udxxx)
+    other_events: list[str] = field(default_factory=list)  # raw SSE events (e.g. "event: ping\ndata: x") first
+    on_token: Callable[[int], None] | None = None  # called right before content token i is written
 
 
 class _Closed(Exception):
@@ -266,9 +275,18 @@ class _Connection(asyncio.Protocol):
 class Upstream:
     """A scripted OpenAI-compatible provider on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        scripter: Callable[[dict], Script | None] | None = None,
+        routes: dict[str, Callable[[], Any]] | None = None,
+    ) -> None:
         self.host = host
         self.port = port
+        self.scripter = scripter
+        self.routes = routes or {}
         self.requests: list[dict] = []  # {"method", "path", "headers" (lower-case), "json"}
         self.scripts: deque[Script] = deque()  # for the next chat requests, in order
         self.default = Script()  # for chat requests when no script is queued
@@ -398,7 +416,9 @@ class Upstream:
         """Answer one request; False when the connection must close afterwards."""
         path = request.path.split("?", 1)[0].rstrip("/")
         if request.method == "POST" and path == "/v1/chat/completions":
-            script = self.scripts.popleft() if self.scripts else self.default
+            script = self.scripter(request.json if isinstance(request.json, dict) else {}) if self.scripter else None
+            if script is None:
+                script = self.scripts.popleft() if self.scripts else self.default
             try:
                 return await self._chat(conn, request, script)
             except _Closed:
@@ -416,6 +436,8 @@ class Upstream:
                 await conn.write(head.encode() + b"Content-Length: %d\r\n\r\n" % len(raw) + raw)
                 return True
             return await _send_json(conn, answer.get("status", 200), body)
+        if request.method == "GET" and path in self.routes:
+            return await _send_json(conn, 200, self.routes[path]())
         if request.method == "GET" and path == "/v1/models":
             if self.models_status != 200:
                 error = {"error": {"message": "Not Found", "type": "not_found", "code": None}}
@@ -536,6 +558,8 @@ class _Stream:
             b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
         )
         await conn.sleep(script.first_delay)
+        for raw in script.other_events:
+            await conn.write(_frame(f"{raw}{self.newline}{self.newline}".encode()))
         if script.role_chunk:
             await self.event(self.chunk('{"role":"assistant","content":""}'))
         for thought in script.reasoning:
@@ -562,7 +586,9 @@ class _Stream:
             if sent == len(tokens):
                 break
             await conn.sleep(script.delay)
-            delta = json.dumps({"content": tokens[sent]}, ensure_ascii=False)
+            delta = json.dumps({"content": tokens[sent]}, ensure_ascii=script.ascii_json)
+            if script.on_token is not None:
+                script.on_token(sent)
             await self.event(self.chunk(delta, logprobs=self.logprobs(tokens[sent], sent)))
 
         for piece in script.refusal:

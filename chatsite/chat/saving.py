@@ -59,6 +59,9 @@ HEARTBEAT_SECONDS = 10.0  # a silent answer is still touched this often (the rea
 STALE_SECONDS = 60.0  # a streaming row not touched for this long belongs to a process that is gone
 FINAL_TRIES = 4
 REAPED = "The server stopped while answering; the text so far is kept."
+# What a refused write raises: the database's errors, or the driver's when it cannot encode a
+# text (a lone surrogate is a UnicodeEncodeError, a ValueError).
+STORE_ERRORS = (DatabaseError, ValueError)
 
 
 # -- while an answer streams ---------------------------------------------------------------
@@ -111,14 +114,14 @@ def _write_growing(texts: dict[int, tuple[str, ...]]) -> list[int]:
             # A finished answer is saved by its generation; never overwrite it here.
             update_rows(Message, columns, ["id", "status"], list(rows.values()))
         return []
-    except DatabaseError:
+    except STORE_ERRORS:
         log.warning("could not save %d streaming answers together; saving each alone", len(rows), exc_info=True)
     failed = []
     for pk, row in rows.items():
         try:
             with transaction.atomic():
                 update_rows(Message, columns, ["id", "status"], [row])
-        except DatabaseError:
+        except STORE_ERRORS:
             log.warning("could not save streaming answer %s", pk, exc_info=True)
             failed.append(pk)
     return failed
@@ -140,7 +143,7 @@ async def save_final(answer: Message) -> None:
         try:
             await database_sync_to_async(_save_final)(answer, attempt > 0)
             return
-        except DatabaseError:
+        except STORE_ERRORS:
             log.warning("could not save answer %s (try %d)", answer.code, attempt + 1, exc_info=True)
             if attempt < FINAL_TRIES - 1:
                 await asyncio.sleep(0.2 * 2**attempt)

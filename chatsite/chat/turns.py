@@ -26,6 +26,7 @@ from chatsite.chat.models import Attachment, Conversation, Message
 from chatsite.chat.parameters import ParameterError, clean_parameters
 from chatsite.chat.prompt import file_bytes
 from chatsite.chat.request import RequestPlan
+from chatsite.chat.saving import STORE_ERRORS
 from chatsite.lib.text import TextRefused, check_text
 from chatsite.providers.models import LanguageModel
 from chatsite.tools import registry
@@ -99,7 +100,7 @@ def take_many(asks: list[Ask]) -> list[Turn | ChatError]:
     if len(ready) > 1:
         try:
             written = _write(ready)
-        except DatabaseError:
+        except STORE_ERRORS:
             # One ask the database refuses must not cost the others theirs.
             log.warning("a batch of %d turns failed; writing each alone", len(ready), exc_info=True)
             written = {}
@@ -126,7 +127,7 @@ def _write_alone(i: int, ask: Ask) -> dict[int, Turn | ChatError]:
                 continue
             log.warning("could not write a turn", exc_info=True)
             return {i: ChatError(BUSY if "locked" in str(error) else FAILED)}
-        except DatabaseError:
+        except STORE_ERRORS:
             log.warning("could not write a turn", exc_info=True)
             return {i: ChatError(FAILED)}
     return {i: ChatError(BUSY)}

@@ -7,9 +7,10 @@ const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
 
 export class Composer {
   // els: {form, input, send, stop, attach (button), attachInput}; protocol: the ChatProtocol;
-  // ensureConversation() makes the conversation a new chat needs; onSent(id) after a send.
-  constructor(els, { tray, protocol, messages, conversationId, ensureConversation, showError, hideError, onSent, onChange }) {
-    Object.assign(this, { els, tray, protocol, messages, conversationId, ensureConversation, showError, hideError, onSent, onChange });
+  // currentModel() → the picked model's id, which a new chat's first send names; onSent(id)
+  // after a send to an existing conversation.
+  constructor(els, { tray, protocol, messages, conversationId, currentModel, showError, hideError, onSent, onChange }) {
+    Object.assign(this, { els, tray, protocol, messages, conversationId, currentModel, showError, hideError, onSent, onChange });
     this.sending = false;
     els.form.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -59,21 +60,23 @@ export class Composer {
     if (this.tray.blockedReason) return this.showError(`${this.tray.blockedReason}: pick another model or remove it.`);
     const attachments = this.tray.readyIds;
     if (!text && !attachments.length) return;
-    // Before a new chat is created for it, so a message too long leaves no empty chat behind.
     const refusal = this.protocol.refusal({ type: 'send', conversation: this.conversationId() || ZERO_UUID, text, attachments });
     if (refusal) return this.showError(refusal);
     if (!this.protocol.isOpen) return this.showError('Not connected to the server. Reconnecting…');
     this.sending = true;
     this.onChange();
     try {
-      await this.ensureConversation();
       const conversation = this.conversationId();
+      // A new chat is made by its first send, in the same frame (the server answers `created`).
+      const frame = conversation
+        ? { type: 'send', conversation, text, attachments }
+        : { type: 'send', text, attachments, model: this.currentModel() || null, ref: this.protocol.newRef() };
       const keep = () => ({ text: input.value, items: this.tray.take() });
-      if (!this.protocol.sendMessage({ type: 'send', conversation, text, attachments }, keep)) return;
+      if (!this.protocol.sendMessage(frame, keep)) return;
       input.value = '';
       this.autosize();
       this.hideError();
-      this.onSent(conversation);
+      if (conversation) this.onSent(conversation);
     } catch (err) {
       this.showError(err.message);
     } finally {

@@ -14,9 +14,12 @@ const characters = (text) => [...text].length;
 export class ChatProtocol {
   // messages: the MessageList; status: the "Reconnecting…" element; conversationId() → the
   // shown conversation's id or null; onConversation(conversation) for `conversation` frames;
-  // onChange() after each frame for the shown conversation.
-  constructor({ path, maxFrameBytes, maxMessageChars, messages, status, conversationId, showError, onConversation, onChange }) {
-    Object.assign(this, { path, maxFrameBytes, maxMessageChars, messages, status, conversationId, showError, onConversation, onChange });
+  // onCreated(conversation) when this tab's new chat was made; onChange() after each frame for
+  // the shown conversation.
+  constructor({ path, maxFrameBytes, maxMessageChars, messages, status, conversationId, showError, onConversation, onCreated, onChange }) {
+    Object.assign(this, { path, maxFrameBytes, maxMessageChars, messages, status, conversationId, showError, onConversation, onCreated, onChange });
+    this.refs = 0;
+    this.awaitingRef = null; // the `ref` of this tab's new-chat send the server has not answered yet
     this.resyncAsked = false;
     this.heardSinceOpen = false;
     this.pending = null; // the last `send`, kept until its user message comes back
@@ -75,6 +78,13 @@ export class ChatProtocol {
     return true;
   }
 
+  // A name for a new chat's send, which the server's `created` (or `error`) repeats.
+  newRef() {
+    this.refs += 1;
+    this.awaitingRef = `new-${Date.now().toString(36)}-${this.refs}`;
+    return this.awaitingRef;
+  }
+
   subscribe(id) {
     this.socket.send({ type: 'subscribe', conversation: id });
   }
@@ -120,6 +130,14 @@ export class ChatProtocol {
 
   onFrame(f) {
     if (f.type === 'error') return this.onErrorFrame(f);
+    if (f.type === 'created') {
+      // Only the answer to this tab's own send: another tab's new chat is not shown here.
+      if (f.ref && f.ref === this.awaitingRef) {
+        this.awaitingRef = null;
+        this.onCreated(f.conversation);
+      }
+      return;
+    }
     if (f.type === 'conversation') return this.onConversation(f.conversation);
     const id = this.conversationId();
     if (!id || f.conversation !== id) return;
@@ -135,6 +153,7 @@ export class ChatProtocol {
   }
 
   onErrorFrame(f) {
+    if (f.ref && f.ref === this.awaitingRef) this.awaitingRef = null;
     this.showError(f.error || 'The server refused that.');
     this.restorePending();
     this.resyncAsked = false;
