@@ -80,6 +80,16 @@ def chat_server(request) -> ChatServer:
     return server.start()
 
 
+@pytest.fixture(scope="session")
+def daphne_server(request) -> ChatServer:
+    """The same, served as the Channels docs serve an app: `daphne chatsite.asgi:application`."""
+    server_upstream = Upstream().start()
+    request.addfinalizer(server_upstream.stop)
+    server = ChatServer(server_upstream.base_url, server_upstream, command="daphne")
+    request.addfinalizer(server.stop)
+    return server.start()
+
+
 @pytest.fixture
 def up(chat_server) -> Upstream:
     """The server's upstream, with no scripts or requests left from an earlier test."""

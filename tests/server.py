@@ -9,6 +9,7 @@ a test that needs a server of its own (other settings, a signal) makes one.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import socket
@@ -32,12 +33,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class ChatServer:
-    """`manage.py serve` (daphne) in a subprocess, on its own data directory and database."""
+_servers = itertools.count(1)
 
-    def __init__(self, upstream_url: str, upstream=None) -> None:
+
+class ChatServer:
+    """`manage.py serve` (daphne) in a subprocess, on its own data directory and database.
+
+    command="daphne" runs `daphne chatsite.asgi:application` instead, as the Channels docs
+    serve an app; env adds to the server's environment.
+    """
+
+    def __init__(self, upstream_url: str, upstream=None, *, command: str = "serve", env: dict | None = None) -> None:
         self.upstream_url = upstream_url
         self.upstream = upstream  # the tests.upstream.Upstream behind upstream_url, if it is ours
+        self.command = command
+        self.number = next(_servers)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"  # exactly the origin the websocket accepts
         self.data_dir = Path(tempfile.mkdtemp(prefix="chatsite-browser-"))
@@ -45,7 +55,7 @@ class ChatServer:
         self.process: subprocess.Popen | None = None
         self.pg_admin: dict | None = None  # connection details of the PostgreSQL server, if any
         self.pg_name: str | None = None
-        self.env = self._env()
+        self.env = {**self._env(), **(env or {})}
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CHAT_", "STREAM_"))}
@@ -63,7 +73,7 @@ class ChatServer:
         database_url = os.environ.get("DATABASE_URL", "")
         if database_url.startswith(("postgres://", "postgresql://")):
             # Not the database pytest-django uses: a fresh one, dropped at the end.
-            self.pg_name = f"chatsite_browser_{os.getpid()}"
+            self.pg_name = f"chatsite_browser_{os.getpid()}_{self.number}"
             env["DATABASE_URL"] = urlsplit(database_url)._replace(path=f"/{self.pg_name}").geturl()
             self.pg_admin = _pg_params(database_url)
         elif database_url:
@@ -93,24 +103,47 @@ class ChatServer:
             f"U.objects.create_user({name!r}, password={password!r})" for name, password in PASSWORDS.items()
         )
         self._manage("shell", "-c", f"from django.contrib.auth import get_user_model; U = get_user_model(); {users}")
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "serve", "--port", str(self.port)],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        return self.launch()
+
+    def launch(self) -> ChatServer:
+        """Start the server process (again, after stop_process) and wait until it answers."""
+        if self.command == "daphne":
+            argv = [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "chatsite.asgi:application",
+            ]
+        else:
+            argv = [sys.executable, "manage.py", "serve", "--port", str(self.port)]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"manage.py serve exited ({self.process.returncode}):\n{self.log()}")
+                raise RuntimeError(f"{self.command} exited ({self.process.returncode}):\n{self.log()}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/accounts/login/", timeout=2).status_code == 200:
                     return self
             if time.monotonic() > deadline:
                 raise RuntimeError(f"manage.py serve did not answer within 30 s:\n{self.log()}")
             time.sleep(0.1)
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of a query on the server's own database (SQLite or PostgreSQL)."""
+        if self.pg_name:
+            import psycopg
+
+            with psycopg.connect(**{**self.pg_admin, "dbname": self.pg_name}) as conn:
+                return conn.execute(sql.replace("?", "%s"), params).fetchall()
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.data_dir / "db.sqlite3")) as conn:
+            return conn.execute(sql, params).fetchall()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

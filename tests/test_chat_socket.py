@@ -302,14 +302,14 @@ async def test_answers_left_streaming_by_a_dead_process_are_marked_interrupted(a
     assert row.error
 
 
-async def test_oversized_frame_says_why_and_closes_the_socket_with_1009(alice, conversation, settings):
+async def test_oversized_frame_says_why_and_closes_the_socket_with_4009(alice, conversation, settings):
     socket = await open_socket(alice)
     await socket.send_to(text_data='{"type": "send", "text": "' + "x" * (settings.CHAT_MAX_FRAME_BYTES + 1) + '"}')
     # daphne passes no close reason on: the reason comes first, as an error frame.
     error = await socket.receive_json_from(timeout=2)
     assert error["type"] == "error" and "too large" in error["error"] and "64 KB" in error["error"]
     output = await socket.receive_output(timeout=2)
-    assert output == {"type": "websocket.close", "code": 1009}
+    assert output == {"type": "websocket.close", "code": 4009}
 
 
 async def test_malformed_frames_get_an_error_and_the_socket_stays(alice, conversation, upstream):

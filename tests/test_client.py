@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from contextlib import aclosing
 from email.utils import formatdate
 
 import pytest
+from yarl import URL
 
 from chatsite.providers.client import list_models, new_session, stream_chat, stream_reads
 from chatsite.providers.events import (
@@ -403,6 +405,42 @@ async def test_held_reads_gather_the_tokens_of_a_window(upstream: Upstream) -> N
     assert Finish("stop") in [event for events in held for event in events]
 
 
+async def test_a_held_stream_ending_without_done_never_leaves_its_connection_paused_in_the_pool(
+    upstream: Upstream,
+) -> None:
+    # After the first token reading is held; meanwhile the rest of the answer and the end of
+    # the body arrive, so the next read both carries text and completes the body (aiohttp
+    # hands the connection back to its pool right then).
+    upstream.script(tokens=["a", "b", "c"], delay=0.01, done=False)
+    for _ in range(5):
+        upstream.script(tokens=["x"])
+    options = {"hold": lambda: 0.2, "idle_timeout": 2.0}
+    async with new_session() as client:
+        first = [
+            e async for e in stream_chat(upstream.base_url, KEY, build_body(MODEL, MESSAGES), client=client, **options)
+        ]
+        assert "".join(e.text for e in first if type(e) is Delta) == "abc"
+        for _ in range(5):  # each answered at once on the same connection, not after the idle timeout
+            events = [
+                e
+                async for e in stream_chat(
+                    upstream.base_url, KEY, build_body(MODEL, MESSAGES), client=client, **options
+                )
+            ]
+            assert Delta("x") in events
+    assert upstream.connections == 1
+
+
+async def test_named_sse_events_are_skipped_and_the_answer_streams(upstream: Upstream) -> None:
+    upstream.script(other_events=["event: ping\ndata: {}", "event: vendor.status\ndata: <html>busy</html>"])
+    assert await collect(upstream) == [*HELLO, Finish("stop"), Usage(2, 4, 6)]
+    upstream.script(other_events=['event: message\ndata: {"choices":[{"delta":{"content":"First. "}}]}'])
+    assert (await collect(upstream))[0] == Delta("First. ")  # a message event by name is one
+    upstream.script(other_events=['data: {"error": {"message": "overloaded"}}'])
+    _, error = await fail(upstream)
+    assert error.code == "upstream" and "overloaded" in error.message
+
+
 @pytest.mark.parametrize("name", ["reasoning_content", "reasoning"])
 async def test_thinking_streams_apart_from_the_answer_with_its_token_count(upstream: Upstream, name: str) -> None:
     upstream.script(reasoning=["Let me ", "think."], reasoning_field=name, tokens=["Yes", "."])
@@ -479,3 +517,71 @@ async def test_text_that_arrived_before_a_drop_is_kept_even_when_the_reader_was_
             await asyncio.sleep(0.3)
     assert caught.value.code == "dropped"
     assert "".join(texts) == "Partial"
+
+
+# Outgoing proxies (HTTP_PROXY / HTTPS_PROXY / NO_PROXY)
+
+
+class ForwardProxy:
+    """A real HTTP forward proxy on loopback, one request per connection: it takes the
+    absolute-form request line a client sends a proxy, notes the host asked for, and passes the
+    request to `target` (host, port) and its answer back."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.seen: list[str] = []
+
+    async def __aenter__(self) -> ForwardProxy:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        line, rest = head.split(b"\r\n", 1)
+        method, target, version = line.decode().split(" ")
+        url = URL(target)
+        self.seen.append(url.host)
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        up_writer.write(f"{method} {url.path_qs} {version}\r\n".encode() + rest)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_a_provider_is_reached_through_the_proxy_the_environment_names(upstream, monkeypatch) -> None:
+    async with ForwardProxy(("127.0.0.1", upstream.port)) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        # A host only the proxy can reach (it does not resolve here).
+        base = f"http://provider.invalid:{upstream.port}/v1"
+        events = [e async for e in stream_chat(base, KEY, build_body(MODEL, MESSAGES))]
+        assert events == [*HELLO, Finish("stop"), Usage(2, 4, 6)]
+        assert proxy.seen == ["provider.invalid"]
+        # NO_PROXY names it: no proxy (and no way there).
+        monkeypatch.setenv("NO_PROXY", "provider.invalid")
+        with pytest.raises(ProviderError) as caught:
+            async for _ in stream_chat(base, KEY, build_body(MODEL, MESSAGES)):
+                pass
+        assert caught.value.code == "connect" and proxy.seen == ["provider.invalid"]
+
+
+async def test_loopback_providers_never_go_through_a_proxy(upstream, monkeypatch) -> None:
+    async with ForwardProxy(("127.0.0.1", upstream.port)) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("ALL_PROXY", proxy.url)
+        assert await collect(upstream) == [*HELLO, Finish("stop"), Usage(2, 4, 6)]  # 127.0.0.1
+        localhost = upstream.base_url.replace("127.0.0.1", "localhost")
+        events = [e async for e in stream_chat(localhost, KEY, build_body(MODEL, MESSAGES))]
+        assert Delta("Hello") in events
+        assert proxy.seen == []

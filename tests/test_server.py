@@ -12,6 +12,7 @@ from contextlib import closing
 from urllib.parse import urljoin
 
 import httpx
+import pytest
 
 from tests.samples import png_bytes
 from tests.server import PASSWORDS, ChatServer
@@ -55,7 +56,9 @@ def status_of(head: bytes) -> int:
     return int(match.group(1))
 
 
-def test_an_upload_declaring_500_mb_is_refused_with_413_before_its_body_is_sent(chat_server):
+@pytest.mark.parametrize("served_by", ["chat_server", "daphne_server"])
+def test_an_upload_declaring_500_mb_is_refused_with_413_before_its_body_is_sent(request, served_by):
+    chat_server = request.getfixturevalue(served_by)  # manage.py serve, or plain daphne
     client = logged_in(chat_server)
     cookie = f"sessionid={client.cookies['sessionid']}; csrftoken={client.cookies['csrftoken']}"
     sock = connect(chat_server)

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_LOGGED_OUT = 4401
 CLOSE_TOO_MANY = 4429  # the user's socket cap (the error frame before it says so)
-CLOSE_RESTART = 1012  # the server restarts: the browser reconnects
+CLOSE_RESTART = 4012  # the server restarts (1012, as an application may send it): the browser reconnects
 UNEXPECTED = "chatsite could not handle that; try again."
 # Frame fields a send without a conversation takes for the conversation it makes.
 NEW_CHAT_OPTIONS = ("system_prompt", "parameters", "tools")

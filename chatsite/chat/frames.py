@@ -11,7 +11,10 @@ from django.conf import settings
 
 from chatsite.lib.text import TextRefused, check_value
 
-CLOSE_TOO_BIG = 1009
+# An application may close a websocket with 1000 or 3000-4999 only (autobahn, under daphne,
+# enforces it): 4009 is "message too big" (1009) as chatsite says it. A message over daphne's
+# own limit gets the protocol's 1009 from autobahn itself (lib/daphne.py).
+CLOSE_TOO_BIG = 4009
 
 
 class FrameError(Exception):
@@ -21,7 +24,7 @@ class FrameError(Exception):
 
 
 class TooLarge(FrameError):
-    """A frame over CHAT_MAX_FRAME_BYTES: refused, and the socket closed with 1009."""
+    """A frame over CHAT_MAX_FRAME_BYTES: refused, and the socket closed with 4009."""
 
 
 def parse(text_data: str | None, bytes_data: bytes | None) -> dict:

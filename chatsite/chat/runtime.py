@@ -24,12 +24,14 @@ from typing import TYPE_CHECKING
 import aiohttp
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connections
 
 from chatsite.chat import events, saving
 from chatsite.chat.generation import Generation
 from chatsite.chat.limits import sockets_refusal
 from chatsite.chat.runner import TurnRunner
 from chatsite.lib import daphne
+from chatsite.providers import bootstrap
 from chatsite.providers.client import new_session
 
 if TYPE_CHECKING:
@@ -103,6 +105,12 @@ class Runtime:
         self._tasks = [loop.create_task(self.flusher.run_forever()), loop.create_task(self._reap_forever(reap_now))]
 
     async def _reap_forever(self, reap_now: bool) -> None:
+        if reap_now and not bootstrap.env_configured:
+            # Started as `daphne chatsite.asgi:application`: what `manage.py serve` does first.
+            try:
+                await asyncio.to_thread(_configure_env_provider)
+            except Exception:
+                log.warning("could not configure the provider from the environment", exc_info=True)
         if reap_now:
             # With the in-memory channel layer this is the only process, so every "streaming"
             # row is an orphan; with Redis other processes may be streaming: go by staleness.
@@ -135,6 +143,11 @@ class Runtime:
                     await layer.send(channel, {"type": events.RESTART})
                 except Exception:
                     log.debug("could not tell socket %s of the restart", channel, exc_info=True)
+        # Until the browsers have the close frames (each socket leaves as its close completes).
+        for _ in range(20):
+            if not self.sockets:
+                break
+            await asyncio.sleep(0.05)
         await self.close()
 
     async def close(self) -> None:
@@ -145,6 +158,13 @@ class Runtime:
         self._tasks = []
         if self._session is not None:
             await self._session.close()
+
+
+def _configure_env_provider() -> None:
+    try:
+        bootstrap.configure_env_provider()
+    finally:
+        connections.close_all()  # this thread's own connections
 
 
 def current() -> Runtime:

@@ -14,8 +14,15 @@ ENV = "env"
 LOCAL = "local"
 
 
+# Whether this process has configured the environment's provider (manage.py serve does it before
+# daphne starts; a server started otherwise does it when it starts, see chat/runtime.py).
+env_configured = False
+
+
 def configure_env_provider() -> Provider | None:
     """The provider named by OPENAI_BASE_URL / OPENAI_API_KEY (and OPENAI_MODEL), kept in step."""
+    global env_configured
+    env_configured = True
     if not settings.OPENAI_BASE_URL:
         Provider.objects.filter(managed=ENV).update(enabled=False)
         return None

@@ -11,7 +11,7 @@ import { buildTokenView, syncTokenView } from './tokens.js';
 function statusLabel(d) {
   if (d.status === 'stopped') return 'Stopped';
   if (d.status === 'error') return `Error: ${d.error || 'the answer failed'}`;
-  if (d.status === 'interrupted') return 'Interrupted — the server stopped while answering';
+  if (d.status === 'interrupted') return `Interrupted: ${d.error || 'the server stopped while answering.'}`;
   if (d.status === 'complete' && d.finish_reason === 'length') return 'Cut off (length)';
   if (d.status === 'complete' && d.finish_reason === 'content_filter') {
     return d.text ? 'Cut off (content filter)' : "Blocked by the provider's content filter";

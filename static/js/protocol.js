@@ -187,8 +187,9 @@ export class ChatProtocol {
 
   onClose(code) {
     this.status.hidden = false;
-    // A frame too large for the server: the checks above should have caught it first.
-    if (code === 1009) this.showError('That message is too large to send.');
+    // A frame too large for the server (4009 from chatsite, 1009 from the server's own limit):
+    // the checks above should have caught it first.
+    if (code === 1009 || code === 4009) this.showError('That message is too large to send.');
     this.restorePending();
   }
 }
