@@ -136,18 +136,18 @@ def test_a_staff_user_who_moves_a_provider_to_her_host_does_not_get_its_key(
     settings.STAFF_MANAGE_PROVIDERS = True
     client = log_in(staff(alice, "providers.change_provider"))
 
-    response = change_provider(client, provider, base_url=other_host.base_url)
-    assert response.status_code == 200
-    assert any("API key was cleared because the address changed" in m for m in messages_of(response))
-    provider.refresh_from_db()
-    assert (provider.base_url, provider.api_key) == (other_host.base_url, "")
+    changed = change_provider(client, provider, base_url=other_host.base_url)
+    assert changed.status_code == 200
+    refreshed = run_action(client, "/admin/providers/provider/", "refresh_model_list", provider.pk)
+    assert refreshed.status_code == 302
 
-    response = run_action(client, "/admin/providers/provider/", "refresh_model_list", provider.pk)
-    assert response.status_code == 302
     [listing] = [r for r in other_host.requests if r["path"].endswith("/models")]
     assert SECRET not in listing["headers"].get("authorization", "")
     assert all(SECRET not in str(r["headers"]) for r in other_host.requests)
     assert provider.models.filter(name="test/model-b").exists(), "the refresh itself ran"
+    assert any("API key was cleared because the address changed" in m for m in messages_of(changed))
+    provider.refresh_from_db()
+    assert (provider.base_url, provider.api_key) == (other_host.base_url, "")
 
 
 @pytest.mark.django_db
