@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 from aiohttp import web
+from channels.db import database_sync_to_async
 
 from chatsite.chat.models import Conversation, Message
 from chatsite.providers.client import ToolCallDelta, stream_chat
@@ -690,7 +691,9 @@ async def test_an_echoed_authorization_reaches_neither_the_model_nor_the_transcr
     results = [m["content"] for m in upstream.requests[-1]["json"]["messages"] if m["role"] == "tool"]
     assert results[0] == "Error: The tool answered HTTP 401: 401 invalid credentials: [Authorization]"
     assert json.loads(results[1])["token"] == "[Authorization]"
-    row = await Message.objects.aget(code=frames[-1]["message"]["id"])
+    # database_sync_to_async closes its connection after the read (PostgreSQL would not drop
+    # the test database with it open).
+    row = await database_sync_to_async(Message.objects.get)(code=frames[-1]["message"]["id"])
     for seen_by in (json.dumps(upstream.requests), json.dumps(frames), json.dumps(row.tool_calls)):
         assert TOKEN not in seen_by
 
