@@ -286,6 +286,15 @@ def test_a_view_only_staff_users_actions_on_every_change_list_are_403(bob, every
 
 
 @pytest.mark.django_db
+def test_a_superuser_still_opens_every_change_list_and_change_page(admin_user, every_kind_of_row):
+    client = log_in_admin(admin_user)
+    for changelist, model in changelists():
+        row = every_kind_of_row[model._meta.label_lower]
+        assert client.get(changelist).status_code == 200, changelist
+        assert client.get(f"{changelist}{row.pk}/change/").status_code == 200, changelist
+
+
+@pytest.mark.django_db
 def test_a_view_only_user_is_offered_no_actions(bob, provider):
     client = log_in(staff(bob, "providers.view_languagemodel"))
     page = client.get("/admin/providers/languagemodel/").content.decode()
