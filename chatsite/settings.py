@@ -181,6 +181,10 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # Failed logins allowed per client address (and per username) in LOGIN_RATE_WINDOW seconds.
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
 LOGIN_RATE_WINDOW = 300
+# Providers and HTTP tools hold secrets sent to their own URLs, so whoever edits one could send
+# its key elsewhere: only superusers see them in the admin, unless this lets staff with the
+# model permissions in.
+STAFF_MANAGE_PROVIDERS = env_bool("STAFF_MANAGE_PROVIDERS", False)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -3,15 +3,20 @@
 
 import asyncio
 import json
+from types import SimpleNamespace
 
+import aiohttp
 import pytest
+from aiohttp import web
+from channels.db import database_sync_to_async
 
 from chatsite.chat.models import Conversation, Message
 from chatsite.providers.client import stream_chat
 from chatsite.providers.events import ToolCallDelta
+from chatsite.tools import http
 from chatsite.tools.calculator import CalculationError, calculate
 from chatsite.tools.calls import Round, messages_for
-from chatsite.tools.http import url_allowed
+from chatsite.tools.http import READ_LIMIT, url_allowed
 from chatsite.tools.models import HttpTool
 from tests.conftest import SECRET, answer_text, frames_until, is_done, logged_in_client, open_socket
 
@@ -87,6 +92,53 @@ def test_http_tools_may_only_call_urls_under_an_allowed_prefix(url, allowed):
 def test_nothing_is_allowed_when_the_allow_list_is_empty(settings):
     settings.TOOL_ALLOWED_URLS = []
     assert not url_allowed("https://tools.example.com/api")
+
+
+INTRANET = ["https://tools.intranet/tools/"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://tools.intranet/tools/..%2Fadmin",
+        "https://tools.intranet/tools/..%2fadmin",
+        "HTTPS://TOOLS.INTRANET/tools/..%2Fadmin",
+        "https://tools.intranet/tools/%2e%2e%2fadmin",
+        "https://tools.intranet/tools/weather%2F..%2F..%2Fadmin",
+        "https://tools.intranet/tools/%252e%252e/admin",
+        "https://tools.intranet/tools/%252E%252E/admin",
+        "https://tools.intranet/tools/..%252Fadmin",
+        "https://tools.intranet/tools/..%u002fadmin",  # IIS's %u, which yarl sends as %25u
+        "https://tools.intranet/tools/..;/admin",
+        "https://tools.intranet/tools/weather;jsessionid=1",
+        "https://tools.intranet/tools/..%3B/admin",
+        "https://tools.intranet/tools/..%3b/admin",
+        "https://tools.intranet/tools/..\\admin",
+        "https://tools.intranet/tools/..%5Cadmin",
+        "https://tools.intranet/tools/..%5cadmin",
+        "https://tools.intranet/tools/%2e/weather",
+        "https://tools.intranet/tools/.%2E/admin",
+        "https://tools.intranet/tools/%c0%ae%c0%ae/admin",  # overlong UTF-8 for "."
+        "https://tools.intranet/tools/..%c0%afadmin",  # ...and for "/"
+        "https://tools.intranet/tools/..%\t2Fadmin",  # a tab, which parsers drop
+    ],
+)
+def test_an_http_tool_url_with_an_encoded_separator_or_dot_is_refused(url):
+    assert not url_allowed(url, INTRANET)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://tools.intranet/tools/weather",
+        "https://tools.intranet/tools/v1.2/weather.json",
+        "https://tools.intranet/tools/caf%C3%A9",
+        "https://tools.intranet/tools/a%20b",
+        "https://tools.intranet/tools/weather?city=a;b&path=%2F",
+    ],
+)
+def test_plain_paths_with_dots_or_other_escapes_and_any_query_are_allowed(url):
+    assert url_allowed(url, INTRANET)
 
 
 # -- streamed tool calls -------------------------------------------------------------------
@@ -540,3 +592,134 @@ def test_an_http_tools_authorization_is_write_only_in_the_admin(admin_client, se
     admin_client.post(f"/admin/tools/httptool/{tool.pk}/change/", {**form, "clear_authorization": "on"})
     tool.refresh_from_db()
     assert tool.authorization == ""
+
+
+# -- what a tool's answer may not carry ----------------------------------------------------
+
+TOOL_AUTHORIZATION = "Bearer tk-9f8e7d6c5b4a3210"
+TOKEN = TOOL_AUTHORIZATION.removeprefix("Bearer ")
+
+
+@pytest.fixture
+async def echo_tool():
+    """A real HTTP tool server on loopback that echoes the Authorization header it is sent:
+    /tools/refuse in a 401 text body, /tools/echo in a 200 JSON body (the whole header and its
+    token apart), /tools/padded after 290 characters of a 401 body, /tools/long at the end of a
+    body longer than what is read. `seen` lists the headers it got."""
+    seen: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        header = request.headers.get("Authorization", "")
+        seen.append(header)
+        name = request.match_info["name"]
+        if name == "refuse":
+            return web.Response(status=401, text=f"401 invalid credentials: {header}")
+        if name == "padded":
+            return web.Response(status=401, text="x" * 290 + f" rejected {header}")
+        if name == "long":
+            return web.Response(text="y" * (READ_LIMIT - 10) + header)
+        return web.json_response({"you sent": header, "token": header.partition(" ")[2], "ok": True})
+
+    app = web.Application()
+    app.router.add_post("/tools/{name}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield SimpleNamespace(base=f"http://127.0.0.1:{port}/tools/", seen=seen)
+    await runner.cleanup()
+
+
+async def call_tool(url: str, authorization: str = TOOL_AUTHORIZATION) -> str:
+    async with aiohttp.ClientSession() as session:
+        return await http.call(session, url, {}, timeout=5, authorization=authorization)
+
+
+@pytest.mark.parametrize("name", ["refuse", "padded"])
+async def test_a_tool_that_echoes_its_authorization_in_an_error_does_not_pass_it_on(echo_tool, settings, name):
+    settings.TOOL_ALLOWED_URLS = [echo_tool.base]
+    with pytest.raises(http.ToolFailed) as failed:
+        await call_tool(echo_tool.base + name)
+    assert echo_tool.seen == [TOOL_AUTHORIZATION], "the tool itself got the header"
+    message = str(failed.value)
+    assert message.startswith("The tool answered HTTP 401:")
+    # Not even the first characters of it, where the message is cut at 300 characters.
+    assert "tk-9f8" not in message and "Bearer t" not in message
+
+
+async def test_a_tool_that_echoes_its_authorization_in_a_result_does_not_pass_it_on(echo_tool, settings):
+    settings.TOOL_ALLOWED_URLS = [echo_tool.base]
+    result = json.loads(await call_tool(echo_tool.base + "echo"))
+    assert result == {"you sent": "[Authorization]", "token": "[Authorization]", "ok": True}
+    long = await call_tool(echo_tool.base + "long")
+    assert long.startswith("y" * 1000) and "tk-9f8" not in long and not long.endswith("Bear")
+
+
+@pytest.mark.parametrize(
+    ("authorization", "echoed", "gone"),
+    [
+        ("Bearer ab/cd+ef==", '{"token": "ab\\/cd+ef=="}', "cd+ef"),  # JSON may escape "/"
+        ('Bearer quo"te', '{"header": "Bearer quo\\"te"}', "quo"),
+        ("Bearer Tk-Case-1234", "unknown token tk-case-1234", "case-1234"),
+        ("Basic YWxpY2U6czNjcjN0LXB3", "YWxpY2U6czNjcjN0LXB3 is alice:s3cr3t-pw", "s3cr3t"),
+        ("Basic YWxpY2U6czNjcjN0LXB3", "wrong password s3cr3t-pw", "s3cr3t"),
+        ("sk-no-scheme-token", "key sk-no-scheme-token is invalid", "no-scheme"),
+    ],
+)
+def test_every_spelling_of_the_authorization_is_scrubbed(authorization, echoed, gone):
+    scrubbed = http.scrub(echoed, authorization)
+    assert "[Authorization]" in scrubbed and gone not in scrubbed.lower()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_echoed_authorization_reaches_neither_the_model_nor_the_transcript(
+    alice, model, upstream, echo_tool, settings
+):
+    settings.TOOL_ALLOWED_URLS = [echo_tool.base]
+    for name in ("refuse", "echo"):
+        await HttpTool.objects.acreate(
+            name=name, description=name, url=echo_tool.base + name, authorization=TOOL_AUTHORIZATION
+        )
+    conversation = await Conversation.objects.acreate(owner=alice, model=model, tools=["refuse", "echo"])
+    upstream.script(
+        tokens=[],
+        tool_calls=[{"id": "t1", "name": "refuse", "arguments": "{}"}, {"id": "t2", "name": "echo", "arguments": "{}"}],
+    )
+    upstream.script(tokens=["Done."])
+    frames = await ask(alice, conversation, "Try both tools")
+    assert echo_tool.seen == [TOOL_AUTHORIZATION] * 2
+    results = [m["content"] for m in upstream.requests[-1]["json"]["messages"] if m["role"] == "tool"]
+    assert results[0] == "Error: The tool answered HTTP 401: 401 invalid credentials: [Authorization]"
+    assert json.loads(results[1])["token"] == "[Authorization]"
+    # database_sync_to_async closes its connection after the read (PostgreSQL would not drop
+    # the test database with it open).
+    row = await database_sync_to_async(Message.objects.get)(code=frames[-1]["message"]["id"])
+    for seen_by in (json.dumps(upstream.requests), json.dumps(frames), json.dumps(row.tool_calls)):
+        assert TOKEN not in seen_by
+
+
+@pytest.mark.parametrize("path", ["..%2Fadmin", "%252e%252e/admin", "..;/admin", "..%5Cadmin"])
+async def test_a_tool_whose_url_became_ambiguous_is_not_called(echo_tool, settings, path):
+    settings.TOOL_ALLOWED_URLS = [echo_tool.base]
+    with pytest.raises(http.ToolFailed, match="encoded"):
+        await call_tool(echo_tool.base + path)
+    assert echo_tool.seen == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["..%2Fadmin", "%252e%252e/admin", "..;/admin", "..%5cadmin", "%2E%2E/admin"])
+def test_an_admin_cannot_save_a_tool_url_with_an_encoded_separator(admin_client, settings, path):
+    settings.TOOL_ALLOWED_URLS = ["https://tools.intranet/tools/"]
+    form = {
+        "name": "lookup",
+        "description": "d",
+        "parameters": '{"type": "object"}',
+        "url": "https://tools.intranet/tools/" + path,
+        "timeout": "5",
+        "enabled": "on",
+    }
+    answer = admin_client.post("/admin/tools/httptool/add/", form)
+    assert answer.status_code == 200
+    assert "a server may read it as another path" in answer.content.decode()
+    assert not HttpTool.objects.exists()

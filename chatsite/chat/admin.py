@@ -6,6 +6,7 @@ from django.db.models import Count, Sum
 
 from chatsite.chat.models import Attachment, Conversation, Message, Preset
 from chatsite.chat.parameters import ParameterError, clean_parameters
+from chatsite.lib.adminaccess import ModelAdmin
 
 
 class MessageInline(admin.StackedInline):
@@ -44,7 +45,7 @@ class MessageInline(admin.StackedInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(ModelAdmin):
     list_display = ["title", "owner", "model", "message_count", "tokens", "updated"]
     list_filter = ["model", "messages__status", "updated"]
     search_fields = ["title", "owner__username", "messages__text"]
@@ -76,7 +77,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ModelAdmin):
     list_display = ["short_text", "role", "status", "model_name", "prompt_tokens", "completion_tokens", "created"]
     list_filter = ["status", "role", "model_name", "created"]
     search_fields = ["text", "conversation__owner__username", "conversation__title"]
@@ -91,7 +92,7 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(admin.ModelAdmin):
+class AttachmentAdmin(ModelAdmin):
     list_display = ["original_name", "owner", "content_type", "width", "height", "size_bytes", "created"]
     list_filter = ["content_type"]
     search_fields = ["original_name", "owner__username"]
@@ -112,7 +113,7 @@ class PresetForm(forms.ModelForm):
 
 
 @admin.register(Preset)
-class PresetAdmin(admin.ModelAdmin):
+class PresetAdmin(ModelAdmin):
     form = PresetForm
     list_display = ["name", "model", "created_by", "created"]
     search_fields = ["name", "system_prompt"]

@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from chatsite.lib.adminaccess import ModelAdmin, SecretHolderAdmin
 from chatsite.lib.adminforms import WriteOnlySecretMixin, secret_fields
 from chatsite.providers.catalog import family_fields, refresh_models, set_default
 from chatsite.providers.events import ProviderError
@@ -22,9 +23,10 @@ def _take_abilities(model: LanguageModel, changed: list[str], adding: bool) -> N
 
 class ProviderForm(WriteOnlySecretMixin, forms.ModelForm):
     # Write-only: the stored key is never sent back to the browser, not even masked in the input.
-    secret_field = "api_key"
+    secret_field, secret_url_field, secret_label = "api_key", "base_url", "API key"
     api_key, clear_api_key = secret_fields(
-        "Leave empty to keep the current key. Tick “clear key” to remove it.", "Clear key"
+        "Leave empty to keep the current key (a new host, port or scheme clears it). Tick “clear key” to remove it.",
+        "Clear key",
     )
 
     class Meta:
@@ -49,7 +51,7 @@ class LanguageModelInline(admin.TabularInline):
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(SecretHolderAdmin):
     form = ProviderForm
     list_display = ["name", "base_url", "enabled", "key_set", "model_count", "models_fetched", "models_error"]
     readonly_fields = ["models_fetched", "models_error", "managed"]
@@ -83,7 +85,7 @@ class ProviderAdmin(admin.ModelAdmin):
 
 
 @admin.register(LanguageModel)
-class LanguageModelAdmin(admin.ModelAdmin):
+class LanguageModelAdmin(ModelAdmin):
     list_display = ["name", "label", "provider", "hidden", "is_default", "added_by_hand", "vision", "context_length"]
     list_filter = ["provider", "hidden", "is_default", "vision", "abilities_by_hand"]
     fieldsets = [

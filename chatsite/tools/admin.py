@@ -6,16 +6,18 @@ from django.conf import settings
 from django.contrib import admin
 from jsonschema import Draft202012Validator, SchemaError
 
+from chatsite.lib.adminaccess import SecretHolderAdmin
 from chatsite.lib.adminforms import WriteOnlySecretMixin, secret_fields
 from chatsite.tools.builtin import DEFINITIONS
-from chatsite.tools.http import url_allowed
+from chatsite.tools.http import ambiguous_path, url_allowed
 from chatsite.tools.models import HttpTool
 
 
 class HttpToolForm(WriteOnlySecretMixin, forms.ModelForm):
-    secret_field = "authorization"
+    secret_field, secret_url_field, secret_label = "authorization", "url", "Authorization header"
     authorization, clear_authorization = secret_fields(
-        "Sent as the Authorization header, e.g. “Bearer …”. Leave empty to keep the current value.",
+        "Sent as the Authorization header, e.g. “Bearer …”. Leave empty to keep the current value "
+        "(a new host, port or scheme clears it).",
         "Clear authorization",
     )
 
@@ -40,6 +42,11 @@ class HttpToolForm(WriteOnlySecretMixin, forms.ModelForm):
 
     def clean_url(self):
         url = self.cleaned_data["url"]
+        if ambiguous_path(url):
+            raise forms.ValidationError(
+                "This URL's path has an encoded /, \\ or . (%2F, %5C, %2E), an encoded % (%25), a backslash "
+                "or a “;”: a server may read it as another path than the allow-list checked. Write it plainly."
+            )
         if not url_allowed(url):
             allowed = ", ".join(settings.TOOL_ALLOWED_URLS) or "nothing (TOOL_ALLOWED_URLS is empty)"
             raise forms.ValidationError(f"This URL is not on the allow-list. Allowed: {allowed}.")
@@ -59,7 +66,7 @@ class HttpToolForm(WriteOnlySecretMixin, forms.ModelForm):
 
 
 @admin.register(HttpTool)
-class HttpToolAdmin(admin.ModelAdmin):
+class HttpToolAdmin(SecretHolderAdmin):
     form = HttpToolForm
     list_display = ["name", "url", "enabled", "timeout"]
     list_filter = ["enabled"]
