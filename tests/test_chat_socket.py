@@ -681,3 +681,55 @@ async def test_gateway_quirks_give_the_same_answer_and_usage(alice, conversation
     assert (done["status"], done["text"], answer_text(frames)) == ("complete", "Fine thanks.", "Fine thanks.")
     assert (done["completion_tokens"], done["usage_estimated"]) == (4, False)
     await socket.disconnect()
+
+
+async def test_a_send_without_a_conversation_makes_one_with_the_settings_the_page_held(alice, model, upstream):
+    socket = await open_socket(alice)
+    other_tab = await open_socket(alice)
+    await socket.send_json_to(
+        {
+            "type": "send",
+            "text": "Hello there",
+            "model": str(model.code),
+            "system_prompt": "Answer in French.",
+            "parameters": {"temperature": 0.3},
+            "tools": ["calculator"],
+            "ref": "new-1",
+        }
+    )
+    frames = await frames_until(socket, is_done)
+    created = frames[0]
+    assert created["type"] == "created" and created["ref"] == "new-1"
+    conversation = created["conversation"]
+    assert (conversation["system_prompt"], conversation["parameters"], conversation["tools"]) == (
+        "Answer in French.",
+        {"temperature": 0.3},
+        ["calculator"],
+    )
+    assert conversation["model"] == str(model.code)
+    # Then the usual frames of a turn, all naming the new conversation.
+    assert {f["conversation"] for f in frames[1:] if f["type"] != "conversation"} == {conversation["id"]}
+    assert answer_text(frames) == "Hello, world!" and frames[-1]["message"]["status"] == "complete"
+    row = await Conversation.objects.select_related("owner").aget(code=conversation["id"])
+    assert (row.owner_id, row.title) == (alice.pk, "Hello there")
+    sent = upstream.requests[-1]["json"]
+    assert sent["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert sent["temperature"] == 0.3 and sent["tools"][0]["function"]["name"] == "calculator"
+    # Another tab of hers is not told of a chat it did not start.
+    with pytest.raises(asyncio.TimeoutError):
+        await other_tab.receive_json_from(timeout=0.3)
+
+
+async def test_a_refused_new_chat_makes_no_conversation_and_says_why_with_its_ref(alice, model, upstream):
+    socket = await open_socket(alice)
+    for frame, reason in [
+        ({"parameters": {"temperature": 5}}, "temperature must be between 0 and 2"),
+        ({"system_prompt": 42}, "The system prompt must be text"),
+        ({"tools": ["no-such-tool"]}, "Unknown tool"),
+        ({"model": "00000000-0000-0000-0000-000000000000"}, "That model is not available."),
+    ]:
+        await socket.send_json_to({"type": "send", "text": "Hi", "ref": "r", **frame})
+        error = await socket.receive_json_from(timeout=2)
+        assert error["type"] == "error" and reason in error["error"] and error["ref"] == "r"
+    assert not await Conversation.objects.aexists()
+    assert not upstream.requests
