@@ -5,6 +5,8 @@ Every variable read here is listed in the README's settings table (a test checks
 
 import os
 import secrets
+import stat
+import time
 from pathlib import Path
 
 import dj_database_url
@@ -53,8 +55,34 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-# Where the embedded SQLite database, uploads and the generated secret key live.
+# Where the embedded SQLite database, uploads and the generated secret key live. They hold
+# sessions, provider keys and tool headers: only the app's own user may read them (0700
+# folders, 0600 files), on new installs and, tightened here at every start, on older ones.
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """chmod an existing file or folder of ours that is looser than mode."""
+    try:
+        info = path.stat()
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & ~mode:
+            path.chmod(mode)
+    except (FileNotFoundError, PermissionError):
+        pass
+
+
+def _private_file(path: Path) -> None:
+    """Create path empty with mode 0600 unless it exists (then tighten it)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        _tighten(path, 0o600)
+
+
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+_tighten(DATA_DIR, 0o700)
+for _name in ("secret_key", "llama-server.log"):
+    _tighten(DATA_DIR / _name, 0o600)
 
 
 def _secret_key() -> str:
@@ -64,13 +92,18 @@ def _secret_key() -> str:
         return key
     path = DATA_DIR / "secret_key"
     try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(50)
-        path.write_text(key)
-        path.chmod(0o600)
-        return key
+        # 0600 from its first byte; O_EXCL: of two processes starting at once, one writes it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # the other process may be between creating and writing it
+            if key := path.read_text().strip():
+                return key
+            time.sleep(0.02)
+        raise ImproperlyConfigured(f"{path} is empty: delete it to generate a new key") from None
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
+    return key
 
 
 SECRET_KEY = _secret_key()
@@ -133,7 +166,11 @@ DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # SQLite creates the -wal and -shm files with the database file's mode: made 0600 here
+    # before SQLite first opens it, they are private too.
+    _private_file(DATA_DIR / "db.sqlite3")
+    for _suffix in ("-wal", "-shm"):
+        _tighten(DATA_DIR / f"db.sqlite3{_suffix}", 0o600)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -178,13 +215,18 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "accounts:login"
-# Failed logins allowed per client address (and per username) in LOGIN_RATE_WINDOW seconds.
+# Failed logins allowed in LOGIN_RATE_WINDOW seconds per (client address, username), and per
+# address over all usernames (see accounts/ratelimit.py).
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
+LOGIN_RATE_LIMIT_ADDRESS = env_int("LOGIN_RATE_LIMIT_ADDRESS", 100)
 LOGIN_RATE_WINDOW = 300
 # Providers and HTTP tools hold secrets sent to their own URLs, so whoever edits one could send
 # its key elsewhere: only superusers see them in the admin, unless this lets staff with the
 # model permissions in.
 STAFF_MANAGE_PROVIDERS = env_bool("STAFF_MANAGE_PROVIDERS", False)
+# Reverse proxies in front of the app that append to X-Forwarded-For: the client address is the
+# entry this many places from the right (0: the peer's address; see lib/addresses.py).
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -200,6 +242,9 @@ STORAGES = {
 }
 # Attachments are never served from MEDIA_URL directly: a view checks the owner first.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+_tighten(MEDIA_ROOT, 0o700)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Security. HTTPS=1 when the site is served over TLS (directly or behind a proxy that sets

@@ -16,6 +16,7 @@ from django.db import connection
 from django.test import Client
 from PIL import Image
 
+from chatsite.accounts.firstrun import setup_code
 from chatsite.chat.models import Attachment, Conversation, Message
 from tests.conftest import SECRET, frames_until, is_done, logged_in_client, open_socket
 
@@ -373,7 +374,12 @@ def test_first_run_form_creates_exactly_one_admin_when_submitted_at_once():
         client = Client()
         client.post(
             "/accounts/setup/",
-            {"username": f"admin{i}", "password1": "a-long-password-1", "password2": "a-long-password-1"},
+            {
+                "setup_code": setup_code(),
+                "username": f"admin{i}",
+                "password1": "a-long-password-1",
+                "password2": "a-long-password-1",
+            },
         )
         connection.close()
 

@@ -1,5 +1,6 @@
 """Login (rate-limited), logout and the first-run admin form."""
 
+from django import forms
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
@@ -10,13 +11,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from chatsite.accounts import ratelimit
+from chatsite.accounts.firstrun import is_setup_code
 from chatsite.accounts.models import FirstRun
+from chatsite.lib.addresses import client_address
 
 User = get_user_model()
-
-
-def _client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
 def needs_first_run() -> bool:
@@ -28,7 +27,7 @@ def needs_first_run() -> bool:
 def login_view(request: HttpRequest) -> HttpResponse:
     if needs_first_run():
         return redirect("accounts:setup")
-    address = _client_address(request)
+    address = client_address(request.META)
     username = request.POST.get("username", "")[:150]
     if request.method == "POST" and ratelimit.is_limited(address, username):
         form = AuthenticationForm(request)
@@ -46,9 +45,22 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 
 class FirstRunForm(UserCreationForm):
+    setup_code = forms.CharField(
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text="Printed on the server's console and in its log when it starts.",
+    )
+    field_order = ["setup_code", "username", "password1", "password2"]
+
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username",)
+
+    def clean_setup_code(self) -> str:
+        code = self.cleaned_data["setup_code"]
+        if not is_setup_code(code):
+            raise forms.ValidationError("That is not the setup code the server printed when it started.")
+        return code
 
 
 @login_not_required

@@ -26,6 +26,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connections
 
+from chatsite.accounts.firstrun import announce_setup_code
 from chatsite.chat import events, saving
 from chatsite.chat.generation import Generation
 from chatsite.chat.limits import sockets_refusal
@@ -163,6 +164,7 @@ class Runtime:
 def _configure_env_provider() -> None:
     try:
         bootstrap.configure_env_provider()
+        announce_setup_code()
     finally:
         connections.close_all()  # this thread's own connections
 
@@ -181,6 +183,8 @@ def current() -> Runtime:
 
 def install() -> None:
     """Everything serving chatsite needs, applied where the ASGI application is loaded."""
+    # Whatever else the server writes (SQLite's files, uploads, temporary files) is its own.
+    os.umask(0o077)
     daphne.limit_request_bodies(settings.CHAT_MAX_UPLOAD_BYTES + 1024 * 1024)
     # Above the consumer's own limit, which answers an error frame first (consumers.py).
     daphne.limit_websocket_messages(4 * settings.CHAT_MAX_FRAME_BYTES)

@@ -28,6 +28,7 @@ from chatsite.chat.prompt import file_bytes
 from chatsite.chat.request import RequestPlan
 from chatsite.chat.saving import STORE_ERRORS
 from chatsite.lib.text import TextRefused, check_text
+from chatsite.providers.bootstrap import localmodel_down_reason
 from chatsite.providers.models import LanguageModel
 from chatsite.tools import registry
 
@@ -316,8 +317,11 @@ class _Batch:
             raise ChatError(STILL_STREAMING)
         return conversation, history
 
-    def answering(self, user, conversation: Conversation) -> None:
-        """Count a new answer of this user's, or ChatError past their cap."""
+    def answering(self, user, conversation: Conversation, model: LanguageModel) -> None:
+        """Count a new answer of this user's by this model; ChatError when the model is down or
+        past the user's cap."""
+        if down := localmodel_down_reason(model.provider):
+            raise ChatError(down)
         if refusal := limits.answers_refusal(self.streaming[user.pk]):
             raise ChatError(refusal)
         self.streaming[user.pk] += 1
@@ -336,7 +340,7 @@ class _Batch:
         _check_model_takes(model, attachments)
         if self.claimed.intersection(a.pk for a in attachments):  # already sent in this batch
             raise ChatError(ATTACH_AGAIN)
-        self.answering(ask.user, conversation)
+        self.answering(ask.user, conversation, model)
         self.claimed.update(a.pk for a in attachments)
         question = Message(conversation=conversation, role=Message.Role.USER, text=ask.text)
         question.known_attachments = attachments
@@ -352,7 +356,7 @@ class _Batch:
         if not asked:
             raise ChatError("There is nothing to regenerate yet.")
         model = _usable_model(conversation, None)
-        self.answering(ask.user, conversation)
+        self.answering(ask.user, conversation, model)
         last_question = history[asked[-1]]
         answer = _answer(conversation, model)
         plan = _Plan(conversation, model, history[: asked[-1] + 1], [answer], answer)
@@ -372,7 +376,7 @@ class _Batch:
         if at is None:
             raise ChatError("Message not found.")
         model = _usable_model(conversation, None)
-        self.answering(ask.user, conversation)
+        self.answering(ask.user, conversation, model)
         question = history[at]
         question.text = ask.text
         answer = _answer(conversation, model)
@@ -388,7 +392,7 @@ class _Batch:
         if answer is None or answer.role != Message.Role.ASSISTANT or answer.finish_reason != "length":
             raise ChatError("Only an answer cut off at its length limit can be continued.")
         model = _usable_model(conversation, None)
-        self.answering(ask.user, conversation)
+        self.answering(ask.user, conversation, model)
         answer.status = Message.Status.STREAMING
         answer.finish_reason = ""
         answer.model_name, answer.provider_name = model.name, model.provider.name

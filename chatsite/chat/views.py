@@ -16,6 +16,7 @@ from chatsite.chat.models import Attachment, Conversation, Preset
 from chatsite.chat.parameters import ParameterError, clean_parameters
 from chatsite.chat.payloads import attachment_payload, conversation_payload, message_payload, preset_payload
 from chatsite.lib.text import TextRefused, check_value
+from chatsite.providers.bootstrap import localmodel_down_reason
 from chatsite.providers.models import LanguageModel
 from chatsite.tools import registry
 
@@ -96,6 +97,7 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
         "allowed_image_types": list(FORMATS.values()),
         "text_extensions": sorted(TEXT_EXTENSIONS),
         "demo_notice": bool(current and current.provider.managed == "local"),
+        "demo_down": localmodel_down_reason(current.provider) if current else None,
         "no_models": not models,
         "presets": [preset_payload(p) for p in Preset.objects.select_related("model__provider")],
         "preset_url": "/presets/",

