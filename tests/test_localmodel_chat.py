@@ -16,6 +16,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def _patient(settings):
+    # A real model on two shared cores: under load its prompt takes seconds before the first
+    # token, which the suite's 5 s idle timeout (meant for the scripted upstream) would cut.
+    settings.PROVIDER_IDLE_TIMEOUT = 60
+
+
 @pytest.fixture(scope="module")
 def llama():
     with localmodel.LocalModelServer() as server:
