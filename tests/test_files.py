@@ -17,6 +17,8 @@ from tests.samples import mp3_bytes, pdf_bytes, wav_bytes
 
 
 def upload(client, data: bytes, name: str, content_type: str = "application/octet-stream"):
+    """A stored upload needs django_db(transaction=True): the view saves through channels'
+    database_sync_to_async, which closes a connection left inside a transaction."""
     return client.post("/uploads/", {"file": SimpleUploadedFile(name, data, content_type=content_type)})
 
 
@@ -49,7 +51,7 @@ def last_user_content(upstream) -> list[dict]:
 # -- uploads ---------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_pdf_is_recognised_by_its_bytes_and_its_text_kept(alice):
     response = upload(logged_in_client(alice), pdf_bytes("Revenue grew 12%", "Costs fell"), "report.bin")
     assert response.status_code == 201, response.json()
@@ -60,7 +62,7 @@ def test_a_pdf_is_recognised_by_its_bytes_and_its_text_kept(alice):
     assert "Revenue grew 12%" in attachment.text and "Costs fell" in attachment.text
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_files_other_than_images_are_served_as_downloads_only_to_their_owner(alice, charlie):
     client = logged_in_client(alice)
     url = upload(client, b"a,b\n1,2\n", "data.csv").json()["url"]
@@ -74,7 +76,7 @@ def test_files_other_than_images_are_served_as_downloads_only_to_their_owner(ali
     assert logged_in_client(charlie).get(url).status_code == 404
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_wav_and_mp3_are_recognised_by_their_headers(alice):
     client = logged_in_client(alice)
     wav = upload(client, wav_bytes(), "voice").json()
@@ -104,7 +106,7 @@ def test_files_that_are_not_what_they_claim_are_refused(alice, settings, data, n
     assert not Attachment.objects.exists()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_pdf_over_the_page_limit_is_refused_and_a_long_one_cut_with_a_mark(alice, settings):
     settings.CHAT_MAX_PDF_PAGES = 2
     client = logged_in_client(alice)
