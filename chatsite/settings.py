@@ -234,7 +234,9 @@ CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 40_000_000)
 CHAT_MAX_IMAGE_SIDE = env_int("CHAT_MAX_IMAGE_SIDE", 8192)
 CHAT_MAX_PDF_PAGES = env_int("CHAT_MAX_PDF_PAGES", 300)
 CHAT_MAX_FILE_CHARS = env_int("CHAT_MAX_FILE_CHARS", 200_000)
-CHAT_PDF_SECONDS = env_float("CHAT_PDF_SECONDS", 10)  # reading a PDF's text; stopped after
+# Reading a PDF's text is done in a child process, stopped after this long or at this much memory.
+CHAT_PDF_SECONDS = env_float("CHAT_PDF_SECONDS", 10)
+CHAT_PDF_MEMORY_MB = env_int("CHAT_PDF_MEMORY_MB", 512)
 CHAT_MAX_IMAGES_PER_MESSAGE = 8
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 32_000)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)

@@ -13,7 +13,15 @@ from PIL import Image
 from chatsite.chat.models import Attachment, Conversation, Message
 from chatsite.providers.catalog import refresh_models
 from tests.conftest import frames_until, is_done, logged_in_client, open_socket
-from tests.samples import mp3_bytes, pdf_bytes, wav_bytes
+from tests.samples import (
+    mp3_bytes,
+    pdf_bytes,
+    pdf_of_a_large_stream,
+    pdf_of_much_text,
+    pdf_that_reads_slowly,
+    wav_bytes,
+)
+from tests.server import sandbox_children
 
 
 def upload(client, data: bytes, name: str, content_type: str = "application/octet-stream"):
@@ -116,6 +124,44 @@ def test_a_pdf_over_the_page_limit_is_refused_and_a_long_one_cut_with_a_mark(ali
     assert upload(client, pdf_bytes("a" * 15, "b" * 15), "cut.pdf").status_code == 201
     text = Attachment.objects.get().text
     assert text.startswith("a" * 15) and "cut here, at 20 characters" in text
+
+
+# -- hostile PDFs: read in a sandbox child (chatsite/lib/sandbox.py) --------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_one_page_pdf_with_far_more_text_than_the_cap_is_cut_within_the_page(alice, settings):
+    # 450 million characters on its one page: read whole it would take minutes and gigabytes,
+    # and be stopped (10 s, 512 MB); counted as it is read, it stops at the cap.
+    response = upload(logged_in_client(alice), pdf_of_much_text(), "much.pdf")
+    assert response.status_code == 201, response.json()
+    text = Attachment.objects.get().text
+    mark = f"\n[… the text was cut here, at {settings.CHAT_MAX_FILE_CHARS:,} characters]"
+    assert text.endswith(mark)
+    kept = text.removesuffix(mark)
+    assert len(kept) == settings.CHAT_MAX_FILE_CHARS and set(kept) == {"A", "\n"}
+
+
+@pytest.mark.django_db
+def test_a_pdf_that_reads_for_longer_than_the_limit_is_refused_and_its_reader_killed(alice, settings):
+    settings.CHAT_PDF_SECONDS = 1  # the PDF takes minutes
+    response = upload(logged_in_client(alice), pdf_that_reads_slowly(), "slow.pdf")
+    assert response.status_code == 415
+    assert response.json()["error"] == (
+        "Reading the PDF's text took longer than 1 s, so it was stopped. "
+        "A simpler PDF, or its text as a .txt file, will do."
+    )
+    assert sandbox_children() == []  # killed at the deadline, not left reading
+    assert not Attachment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_pdf_that_needs_more_memory_than_the_limit_is_refused(alice, settings):
+    settings.CHAT_PDF_MEMORY_MB = 150  # its page's 70 MB stream, read and parsed, needs more
+    response = upload(logged_in_client(alice), pdf_of_a_large_stream(), "large.pdf")
+    assert response.status_code == 415
+    assert response.json()["error"] == "Reading the PDF's text needed more than 150 MB of memory, so it was stopped."
+    assert not Attachment.objects.exists()
 
 
 # -- what goes upstream ----------------------------------------------------------------------

@@ -75,22 +75,20 @@ def _check_wav(data: bytes) -> None:
         raise UploadRejected("The WAV file is damaged, or not PCM audio.", 415) from None
 
 
-PDF_MEMORY_MB = 512  # for the child that reads a PDF's text; pypdf itself needs about 60
-
-
 def pdf_text(data: bytes) -> str:
     """The text of a PDF, page after page, cut at CHAT_MAX_FILE_CHARS (the cut is marked).
 
-    Read in a child process (chatsite/lib/sandbox.py) killed after CHAT_PDF_SECONDS: a hostile
-    PDF can make one page take minutes, and a check between pages would not stop it."""
-    limit, seconds = settings.CHAT_MAX_FILE_CHARS, settings.CHAT_PDF_SECONDS
+    Read in a child process (chatsite/lib/sandbox.py) stopped after CHAT_PDF_SECONDS or at
+    CHAT_PDF_MEMORY_MB: a hostile PDF can make one page take minutes or gigabytes, and a check
+    between pages would not stop it."""
+    limit, seconds, memory_mb = settings.CHAT_MAX_FILE_CHARS, settings.CHAT_PDF_SECONDS, settings.CHAT_PDF_MEMORY_MB
     try:
         answer = json.loads(
             sandbox.run(
                 "chatsite.chat.pdftext.extract",
                 data,
                 seconds=seconds,
-                memory_mb=PDF_MEMORY_MB,
+                memory_mb=memory_mb,
                 options={"max_pages": settings.CHAT_MAX_PDF_PAGES, "max_chars": limit},
             )
         )
@@ -102,7 +100,7 @@ def pdf_text(data: bytes) -> str:
         ) from None
     except sandbox.TooLarge:
         raise UploadRejected(
-            f"Reading the PDF's text needed more than {PDF_MEMORY_MB} MB of memory, so it was stopped.", 415
+            f"Reading the PDF's text needed more than {memory_mb} MB of memory, so it was stopped.", 415
         ) from None
     except sandbox.SandboxError:  # pypdf raises many kinds of error on a hostile or broken file
         raise UploadRejected("The PDF is damaged or cannot be read.", 415) from None
