@@ -134,9 +134,9 @@ def test_a_chunked_upload_is_cut_off_with_413_once_it_passes_the_limit(chat_serv
 
 
 def test_other_users_are_served_while_a_slow_pdf_is_read(chat_server):
-    """The upload view waits for a PDF's text away from the one thread that runs Django's sync
-    views and database calls: Bob's page comes while Alice's PDF is still being read (for
-    CHAT_PDF_SECONDS, 10 s: the PDF would take minutes)."""
+    """A PDF's text is read in a child process, not in the server's (where pypdf held the GIL
+    and slowed every request and stream): Bob's page comes while Alice's PDF is still being
+    read, for CHAT_PDF_SECONDS (10 s; the PDF would take minutes), and then the reader is gone."""
     alice, bob = logged_in(chat_server, "alice"), logged_in(chat_server, "bob")
     alice.timeout = httpx.Timeout(60)
     with ThreadPoolExecutor(1) as pool:

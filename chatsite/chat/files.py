@@ -5,6 +5,7 @@ import asyncio
 import io
 import json
 import wave
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -130,17 +131,23 @@ def too_large() -> UploadRejected:
     return UploadRejected(f"The file is larger than {_megabytes(settings.CHAT_MAX_UPLOAD_BYTES)}.", 413)
 
 
+# Uploads are read in threads of their own, not asyncio's default executor: slow PDFs filling
+# that would hold up whatever else uses it (aiohttp's DNS lookups, for one). Four at a time also
+# bounds the PDF readers running at once (each up to CHAT_PDF_MEMORY_MB); more wait their turn.
+_readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload")
+
+
 async def store_upload(request: HttpRequest) -> Attachment:
     """The request's file, told apart by its bytes, checked and stored for its user.
 
-    Parsing the body, re-encoding an image and waiting for a PDF's text run in a worker thread:
-    not on the event loop (every stream's), nor on the one thread Django gives sync code and
-    the database, where they would hold up every other user's saves. Only the save goes there."""
+    Parsing the body, re-encoding an image and waiting for a PDF's text run in a reader thread,
+    never on the event loop (every stream's); only the save goes to the database thread."""
     owner = await request.auser()
-    upload = await asyncio.to_thread(request.FILES.get, "file")
+    loop = asyncio.get_running_loop()
+    upload = await loop.run_in_executor(_readers, request.FILES.get, "file")
     if upload is None:
         raise UploadRejected("No file was sent.")
-    attachment, data = await asyncio.to_thread(_read_upload, upload, owner)
+    attachment, data = await loop.run_in_executor(_readers, _read_upload, upload, owner)
     await database_sync_to_async(_save)(attachment, data)
     return attachment
 

@@ -182,8 +182,8 @@ def create_preset(request: HttpRequest) -> JsonResponse:
 
 @require_POST
 async def upload(request: HttpRequest) -> JsonResponse:
-    # Async: reading a file (a PDF's text can take seconds) must not hold up the thread that
-    # runs every sync view and database call; store_upload says where each part runs.
+    # Async: the file is read in store_upload's few reader threads (a PDF's text can take
+    # seconds), so many uploads at once cannot take a thread each; store_upload says where.
     # Oversized bodies are refused by the server before they are read (see chatsite/lib/daphne.py);
     # this is the second line, for servers that do not.
     try:
