@@ -172,6 +172,24 @@ class ChatServer:
                 conn.execute(statement)
 
 
+def sandbox_children(pid: int | None = None) -> list[int]:
+    """The sandbox processes (chatsite/lib/sandbox.py) that process `pid` (this one by default)
+    has running, from Linux's /proc."""
+    pid = os.getpid() if pid is None else pid
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == pid and b"chatsite.lib.sandbox" in command:
+            found.append(int(entry.name))
+    return found
+
+
 def _pg_params(url: str) -> dict:
     import dj_database_url
 

@@ -13,10 +13,20 @@ from PIL import Image
 from chatsite.chat.models import Attachment, Conversation, Message
 from chatsite.providers.catalog import refresh_models
 from tests.conftest import frames_until, is_done, logged_in_client, open_socket
-from tests.samples import mp3_bytes, pdf_bytes, wav_bytes
+from tests.samples import (
+    mp3_bytes,
+    pdf_bytes,
+    pdf_of_a_large_stream,
+    pdf_of_much_text,
+    pdf_that_reads_slowly,
+    wav_bytes,
+)
+from tests.server import sandbox_children
 
 
 def upload(client, data: bytes, name: str, content_type: str = "application/octet-stream"):
+    """A stored upload needs django_db(transaction=True): the view saves through channels'
+    database_sync_to_async, which closes a connection left inside a transaction."""
     return client.post("/uploads/", {"file": SimpleUploadedFile(name, data, content_type=content_type)})
 
 
@@ -49,7 +59,7 @@ def last_user_content(upstream) -> list[dict]:
 # -- uploads ---------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_pdf_is_recognised_by_its_bytes_and_its_text_kept(alice):
     response = upload(logged_in_client(alice), pdf_bytes("Revenue grew 12%", "Costs fell"), "report.bin")
     assert response.status_code == 201, response.json()
@@ -60,7 +70,7 @@ def test_a_pdf_is_recognised_by_its_bytes_and_its_text_kept(alice):
     assert "Revenue grew 12%" in attachment.text and "Costs fell" in attachment.text
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_files_other_than_images_are_served_as_downloads_only_to_their_owner(alice, charlie):
     client = logged_in_client(alice)
     url = upload(client, b"a,b\n1,2\n", "data.csv").json()["url"]
@@ -74,7 +84,7 @@ def test_files_other_than_images_are_served_as_downloads_only_to_their_owner(ali
     assert logged_in_client(charlie).get(url).status_code == 404
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_wav_and_mp3_are_recognised_by_their_headers(alice):
     client = logged_in_client(alice)
     wav = upload(client, wav_bytes(), "voice").json()
@@ -104,7 +114,7 @@ def test_files_that_are_not_what_they_claim_are_refused(alice, settings, data, n
     assert not Attachment.objects.exists()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_pdf_over_the_page_limit_is_refused_and_a_long_one_cut_with_a_mark(alice, settings):
     settings.CHAT_MAX_PDF_PAGES = 2
     client = logged_in_client(alice)
@@ -114,6 +124,44 @@ def test_a_pdf_over_the_page_limit_is_refused_and_a_long_one_cut_with_a_mark(ali
     assert upload(client, pdf_bytes("a" * 15, "b" * 15), "cut.pdf").status_code == 201
     text = Attachment.objects.get().text
     assert text.startswith("a" * 15) and "cut here, at 20 characters" in text
+
+
+# -- hostile PDFs: read in a sandbox child (chatsite/lib/sandbox.py) --------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_one_page_pdf_with_far_more_text_than_the_cap_is_cut_within_the_page(alice, settings):
+    # 450 million characters on its one page: read whole it would take minutes and gigabytes,
+    # and be stopped (10 s, 512 MB); counted as it is read, it stops at the cap.
+    response = upload(logged_in_client(alice), pdf_of_much_text(), "much.pdf")
+    assert response.status_code == 201, response.json()
+    text = Attachment.objects.get().text
+    mark = f"\n[… the text was cut here, at {settings.CHAT_MAX_FILE_CHARS:,} characters]"
+    assert text.endswith(mark)
+    kept = text.removesuffix(mark)
+    assert len(kept) == settings.CHAT_MAX_FILE_CHARS and set(kept) == {"A", "\n"}
+
+
+@pytest.mark.django_db
+def test_a_pdf_that_reads_for_longer_than_the_limit_is_refused_and_its_reader_killed(alice, settings):
+    settings.CHAT_PDF_SECONDS = 1  # the PDF takes minutes
+    response = upload(logged_in_client(alice), pdf_that_reads_slowly(), "slow.pdf")
+    assert response.status_code == 415
+    assert response.json()["error"] == (
+        "Reading the PDF's text took longer than 1 s, so it was stopped. "
+        "A simpler PDF, or its text as a .txt file, will do."
+    )
+    assert sandbox_children() == []  # killed at the deadline, not left reading
+    assert not Attachment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_pdf_that_needs_more_memory_than_the_limit_is_refused(alice, settings):
+    settings.CHAT_PDF_MEMORY_MB = 150  # its page's 70 MB stream, read and parsed, needs more
+    response = upload(logged_in_client(alice), pdf_of_a_large_stream(), "large.pdf")
+    assert response.status_code == 415
+    assert response.json()["error"] == "Reading the PDF's text needed more than 150 MB of memory, so it was stopped."
+    assert not Attachment.objects.exists()
 
 
 # -- what goes upstream ----------------------------------------------------------------------

@@ -102,6 +102,30 @@ def test_a_bad_value_is_refused_with_a_message_that_says_why(raw, message):
     assert str(caught.value).startswith(message)
 
 
+def schema_format(schema: dict) -> dict:
+    return {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}}
+
+
+def nested(levels: int) -> dict:
+    """An object whose one property is an object whose one property… `levels` deep, then a string."""
+    schema: dict = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"next": schema}}
+    return schema
+
+
+def test_a_schema_deeper_or_larger_than_its_caps_is_refused_with_the_cap():
+    # Every answer is checked against the schema, so it has caps of its own, below the 16 KB
+    # of the whole value: 15 levels of properties (31 objects deep) are fine, 16 are not.
+    assert clean_parameters(schema_format(nested(15))) == schema_format(nested(15))
+    with pytest.raises(ParameterError) as caught:
+        clean_parameters(schema_format(nested(16)))
+    assert str(caught.value) == "The schema nests objects and lists more than 32 deep."
+    with pytest.raises(ParameterError) as caught:
+        clean_parameters(schema_format({"type": "object", "description": "x" * 9000}))
+    assert str(caught.value) == "The schema is larger than 8 KB."
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_saved_settings_reach_the_provider_and_extra_fields_cannot_take_it_over(alice, model, upstream):
     conversation = await Conversation.objects.acreate(owner=alice, model=model)

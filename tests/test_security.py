@@ -30,6 +30,7 @@ def png_bytes(size=(8, 8), color=(200, 30, 30)) -> bytes:
 
 
 def upload(client: Client, data: bytes, name: str = "picture.png", content_type: str = "image/png"):
+    # A stored upload needs django_db(transaction=True): see tests/test_files.py's upload.
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return client.post("/uploads/", {"file": SimpleUploadedFile(name, data, content_type=content_type)})
@@ -322,7 +323,7 @@ def test_decompression_bomb_is_refused_before_decoding(alice):
     assert "pixels" in response.json()["error"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_html_image_polyglot_is_stored_reencoded_without_the_html(alice):
     polyglot = png_bytes() + b"<html><script>alert(document.cookie)</script></html>"
     client = logged_in_client(alice)

@@ -8,14 +8,16 @@ import os
 import re
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
 import pytest
 
-from tests.samples import png_bytes
-from tests.server import PASSWORDS, ChatServer
+from tests.samples import pdf_that_reads_slowly, png_bytes
+from tests.server import API_KEY, PASSWORDS, ChatServer, sandbox_children
 
 MB = 1024 * 1024
 
@@ -132,6 +134,39 @@ def test_a_chunked_upload_is_cut_off_with_413_once_it_passes_the_limit(chat_serv
         assert sent <= 14 * MB, f"{sent / MB:.0f} MB were read before the refusal"
     finally:
         sock.close()
+
+
+def test_other_users_are_served_while_a_slow_pdf_is_read(chat_server):
+    """A PDF's text is read in a child process, not in the server's (where pypdf held the GIL
+    and slowed every request and stream): Bob's page comes while Alice's PDF is still being
+    read, for CHAT_PDF_SECONDS (10 s; the PDF would take minutes), and then the reader is gone."""
+    alice, bob = logged_in(chat_server, "alice"), logged_in(chat_server, "bob")
+    alice.timeout = httpx.Timeout(60)
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit(
+            alice.post,
+            "/uploads/",
+            files={"file": ("slow.pdf", pdf_that_reads_slowly(), "application/pdf")},
+            headers={"X-CSRFToken": alice.cookies["csrftoken"], "Origin": chat_server.url},
+        )
+        reader = wait_for_reader(chat_server)
+        # The reader has the PDF, and none of the server's environment (its API key).
+        assert API_KEY.encode() not in Path(f"/proc/{reader}/environ").read_bytes()
+        page = bob.get("/")
+        assert page.status_code == 200 and "bob" in page.text
+        assert sandbox_children(chat_server.process.pid) == [reader], "Bob waited for Alice's PDF"
+        refused = reading.result(timeout=60)
+    assert refused.status_code == 415 and "longer than 10 s" in refused.json()["error"]
+    assert sandbox_children(chat_server.process.pid) == []
+
+
+def wait_for_reader(server: ChatServer) -> int:
+    """The pid of the server's sandbox child, once it has started."""
+    deadline = time.monotonic() + 10
+    while not (children := sandbox_children(server.process.pid)):
+        assert time.monotonic() < deadline, "no sandbox child started"
+        time.sleep(0.02)
+    return children[0]
 
 
 def test_the_chat_page_sends_anonymous_visitors_to_the_login_page(chat_server):

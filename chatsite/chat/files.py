@@ -1,18 +1,21 @@
 """Uploads of every kind, told apart by their bytes: images (images.py), PDFs, text files and
 WAV or MP3 audio. All are stored under our own names and served only to their owner."""
 
+import asyncio
 import io
-import logging
-import time
+import json
 import wave
+from concurrent.futures import ThreadPoolExecutor
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from pypdf import PdfReader
+from django.http import HttpRequest
 
 from chatsite.chat.images import UploadRejected, reencode
 from chatsite.chat.models import Attachment
+from chatsite.lib import sandbox
 
 # A plain-text file is recognised by its content (UTF-8, no control characters) but only under
 # these names: HTML, SVG and the like are text too, and are not taken.
@@ -73,35 +76,40 @@ def _check_wav(data: bytes) -> None:
         raise UploadRejected("The WAV file is damaged, or not PCM audio.", 415) from None
 
 
-PDF_SECONDS = 10.0  # reading a PDF's text at upload
-
-
 def pdf_text(data: bytes) -> str:
-    """The text of a PDF, page after page, cut at CHAT_MAX_FILE_CHARS (the cut is marked)."""
+    """The text of a PDF, page after page, cut at CHAT_MAX_FILE_CHARS (the cut is marked).
+
+    Read in a child process (chatsite/lib/sandbox.py) stopped after CHAT_PDF_SECONDS or at
+    CHAT_PDF_MEMORY_MB: a hostile PDF can make one page take minutes or gigabytes, and a check
+    between pages would not stop it."""
+    limit, seconds, memory_mb = settings.CHAT_MAX_FILE_CHARS, settings.CHAT_PDF_SECONDS, settings.CHAT_PDF_MEMORY_MB
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise UploadRejected("The PDF is password-protected.")
-        pages = len(reader.pages)
-        if pages > settings.CHAT_MAX_PDF_PAGES:
-            raise UploadRejected(f"The PDF has {pages} pages; the limit is {settings.CHAT_MAX_PDF_PAGES}.")
-        limit, parts, size = settings.CHAT_MAX_FILE_CHARS, [], 0
-        # A hostile PDF can make every page decode the same huge stream: bound the time too.
-        deadline = time.monotonic() + PDF_SECONDS
-        for number, page in enumerate(reader.pages, 1):
-            if time.monotonic() > deadline:
-                raise UploadRejected(f"Reading the PDF took too long (stopped at page {number}).", 415)
-            text = page.extract_text() or ""
-            parts.append(text)
-            size += len(text)
-            if size > limit:
-                return "\n\n".join(parts)[:limit] + f"\n[… the text was cut here, at {limit:,} characters]"
-        return "\n\n".join(parts)
-    except UploadRejected:
-        raise
-    except Exception:  # pypdf raises many kinds of error on a hostile or broken file; all mean this
-        logging.getLogger(__name__).info("Unreadable PDF upload", exc_info=True)
+        answer = json.loads(
+            sandbox.run(
+                "chatsite.chat.pdftext.extract",
+                data,
+                seconds=seconds,
+                memory_mb=memory_mb,
+                options={"max_pages": settings.CHAT_MAX_PDF_PAGES, "max_chars": limit},
+            )
+        )
+    except sandbox.TooSlow:
+        raise UploadRejected(
+            f"Reading the PDF's text took longer than {seconds:g} s, so it was stopped. "
+            "A simpler PDF, or its text as a .txt file, will do.",
+            415,
+        ) from None
+    except sandbox.TooLarge:
+        raise UploadRejected(
+            f"Reading the PDF's text needed more than {memory_mb} MB of memory, so it was stopped.", 415
+        ) from None
+    except sandbox.SandboxError:  # pypdf raises many kinds of error on a hostile or broken file
         raise UploadRejected("The PDF is damaged or cannot be read.", 415) from None
+    if "refused" in answer:
+        raise UploadRejected(answer["refused"])
+    if answer["cut"]:
+        return answer["text"] + f"\n[… the text was cut here, at {limit:,} characters]"
+    return answer["text"]
 
 
 def plain_text(data: bytes, name: str) -> str | None:
@@ -123,7 +131,29 @@ def too_large() -> UploadRejected:
     return UploadRejected(f"The file is larger than {_megabytes(settings.CHAT_MAX_UPLOAD_BYTES)}.", 413)
 
 
-def store_upload(upload: UploadedFile, owner) -> Attachment:
+# Uploads are read in threads of their own, not asyncio's default executor: slow PDFs filling
+# that would hold up whatever else uses it (aiohttp's DNS lookups, for one). Four at a time also
+# bounds the PDF readers running at once (each up to CHAT_PDF_MEMORY_MB); more wait their turn.
+_readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload")
+
+
+async def store_upload(request: HttpRequest) -> Attachment:
+    """The request's file, told apart by its bytes, checked and stored for its user.
+
+    Parsing the body, re-encoding an image and waiting for a PDF's text run in a reader thread,
+    never on the event loop (every stream's); only the save goes to the database thread."""
+    owner = await request.auser()
+    loop = asyncio.get_running_loop()
+    upload = await loop.run_in_executor(_readers, request.FILES.get, "file")
+    if upload is None:
+        raise UploadRejected("No file was sent.")
+    attachment, data = await loop.run_in_executor(_readers, _read_upload, upload, owner)
+    await database_sync_to_async(_save)(attachment, data)
+    return attachment
+
+
+def _read_upload(upload: UploadedFile, owner) -> tuple[Attachment, bytes]:
+    """An unsaved Attachment for the upload and the bytes to store; raises UploadRejected."""
     if upload.size is None or upload.size > settings.CHAT_MAX_UPLOAD_BYTES:
         raise too_large()
     data = upload.read()
@@ -143,5 +173,8 @@ def store_upload(upload: UploadedFile, owner) -> Attachment:
     else:
         raise UploadRejected(f"chatsite cannot read that file. It takes {ACCEPTED}.", 415)
     attachment.size_bytes = len(data)
+    return attachment, data
+
+
+def _save(attachment: Attachment, data: bytes) -> None:
     attachment.file.save(f"{attachment.code}", ContentFile(data), save=True)
-    return attachment

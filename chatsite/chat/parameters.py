@@ -42,6 +42,8 @@ TIMEZONE = re.compile(r"^[A-Za-z0-9_+\-/]{1,64}$")  # an IANA name such as Ameri
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 200
 MAX_EXTRA_BYTES = 16 * 1024
+MAX_SCHEMA_BYTES = 8 * 1024
+MAX_SCHEMA_DEPTH = 32  # objects and lists inside each other: about 15 levels of nested properties
 SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Extra body fields may not take over what chatsite or the admin controls (shaping.py).
 RESERVED = USER_RESERVED
@@ -126,6 +128,11 @@ def _response_format(value: object) -> dict:
     schema = spec.get("schema")
     if not isinstance(schema, dict):
         raise ParameterError("The schema must be a JSON object.")
+    # Before checking it: every answer is checked against it (in a sandbox, structured.py).
+    if _depth(schema) > MAX_SCHEMA_DEPTH:
+        raise ParameterError(f"The schema nests objects and lists more than {MAX_SCHEMA_DEPTH} deep.")
+    if len(json.dumps(schema)) > MAX_SCHEMA_BYTES:
+        raise ParameterError(f"The schema is larger than {MAX_SCHEMA_BYTES // 1024} KB.")
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as error:
@@ -135,6 +142,20 @@ def _response_format(value: object) -> dict:
         raise ParameterError("strict must be true or false.")
     _check_size(value, "The response format")
     return {"type": "json_schema", "json_schema": spec}
+
+
+def _depth(value: object) -> int:
+    """How deep objects and lists nest in a JSON value (1 for a flat object); without recursion,
+    so a deep value cannot overflow the stack."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > MAX_SCHEMA_DEPTH:
+                break
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _web_search_options(value: object) -> dict:

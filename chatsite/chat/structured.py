@@ -1,12 +1,25 @@
-"""Answers asked for as JSON (response_format json_object or json_schema): checked when done."""
+"""Answers asked for as JSON (response_format json_object or json_schema): checked when done.
+
+A schema comes from a user, and its `pattern`s can backtrack for hours (`^(a+)+$`); Python's
+`re` holds the GIL while it matches, so no thread would keep the server going. The schema check
+runs in a sandbox child (chatsite/lib/sandbox.py), stopped after SCHEMA_SECONDS.
+"""
 
 import json
 
 from jsonschema import Draft202012Validator
 
+from chatsite.lib import sandbox
+
+SCHEMA_SECONDS = 3.0
+SCHEMA_MEMORY_MB = 256
+NOT_IN_TIME = f"Not checked: checking the answer against the schema took longer than {SCHEMA_SECONDS:g} s."
+
 
 def check_json_answer(body: dict, text: str) -> str:
-    """ "" when the request did not ask for JSON; "valid"; or why the answer is not what was asked."""
+    """ "" when the request did not ask for JSON; "valid"; or why the answer is not what was asked.
+
+    Blocks for up to SCHEMA_SECONDS on a json_schema: call it in a worker thread."""
     response_format = body.get("response_format") or {}
     kind = response_format.get("type")
     if kind not in ("json_object", "json_schema"):
@@ -18,8 +31,25 @@ def check_json_answer(body: dict, text: str) -> str:
     if kind == "json_object":
         return "valid" if isinstance(value, dict) else "Not a JSON object."
     schema = (response_format.get("json_schema") or {}).get("schema") or {}
-    error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
+    try:
+        checked = sandbox.run(
+            "chatsite.chat.structured.schema_check",
+            json.dumps({"schema": schema, "text": text}).encode(),
+            seconds=SCHEMA_SECONDS,
+            memory_mb=SCHEMA_MEMORY_MB,
+        )
+    except sandbox.TooSlow:
+        return NOT_IN_TIME
+    except sandbox.SandboxError:
+        return "Not checked: the schema could not be checked against the answer."
+    return checked.decode()
+
+
+def schema_check(data: bytes) -> bytes:
+    """In the sandbox child: "valid", or where and why the answer does not match its schema."""
+    given = json.loads(data)
+    error = next(iter(Draft202012Validator(given["schema"]).iter_errors(json.loads(given["text"]))), None)
     if error is None:
-        return "valid"
+        return b"valid"
     where = "/".join(map(str, error.absolute_path)) or "the top level"
-    return f"Does not match the schema at {where}: {error.message[:200]}"
+    return f"Does not match the schema at {where}: {error.message[:200]}".encode()

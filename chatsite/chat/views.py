@@ -195,7 +195,9 @@ def create_preset(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
-def upload(request: HttpRequest) -> JsonResponse:
+async def upload(request: HttpRequest) -> JsonResponse:
+    # Async: the file is read in store_upload's few reader threads (a PDF's text can take
+    # seconds), so many uploads at once cannot take a thread each; store_upload says where.
     # Oversized bodies are refused by the server before they are read (see chatsite/lib/daphne.py);
     # this is the second line, for servers that do not.
     try:
@@ -205,11 +207,8 @@ def upload(request: HttpRequest) -> JsonResponse:
     if length > settings.CHAT_MAX_UPLOAD_BYTES + 64 * 1024:
         error = too_large()
         return _error(error.message, error.status)
-    upload = request.FILES.get("file")
-    if upload is None:
-        return _error("No file was sent.")
     try:
-        attachment = store_upload(upload, request.user)
+        attachment = await store_upload(request)
     except UploadRejected as error:
         return _error(error.message, error.status)
     return JsonResponse(attachment_payload(attachment), status=201)
