@@ -11,7 +11,7 @@ import re
 # C0 control characters other than tab and newline, and surrogates (always lone in a str).
 _REFUSED = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff]")
 _SURROGATES = re.compile("[\ud800-\udfff]")
-MAX_DEPTH = 32  # nesting of a browser's JSON value (settings, extra fields)
+MAX_DEPTH = 64  # nesting of a browser's JSON value (settings, extra fields; a schema has its own cap of 32)
 
 
 class TextRefused(ValueError):
