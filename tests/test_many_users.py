@@ -348,6 +348,23 @@ async def test_past_the_sockets_cap_a_socket_is_told_why_and_closed(alice, bob, 
     assert (await open_socket(alice)).accepted  # a closed tab frees its place
 
 
+async def test_the_connections_to_one_provider_are_bounded_and_every_answer_still_comes(
+    alice, bob, charlie, model, upstream, settings
+):
+    settings.PROVIDER_CONNECTIONS = 2
+    upstream.set_default(tokens=[f"w{i} " for i in range(10)], delay=0.03)
+    sockets = []
+    for user in (alice, bob, charlie):
+        code = await new_conversation(user, model)
+        socket = await subscribed(user, code)
+        await socket.send_json_to({"type": "send", "conversation": code, "text": "go"})
+        sockets.append(socket)
+    for socket in sockets:
+        frames = await answered(socket, timeout=10)
+        assert frames[-1]["message"]["status"] == "complete"
+    assert upstream.peak_streams == 2  # the third waited for a connection, then streamed
+
+
 # -- 10. the files of a long history -------------------------------------------------------------
 
 

@@ -92,3 +92,20 @@ def test_the_o_series_get_the_system_prompt_as_a_developer_message_and_max_compl
     body = shape_body(o3, messages, {"max_tokens": 100})
     assert body["messages"][0] == {"role": "developer", "content": "Be brief."}
     assert body["max_completion_tokens"] == 100 and "max_tokens" not in body
+
+
+@pytest.mark.django_db
+def test_presets_are_checked_as_conversations_are(alice, model):
+    from django.test import Client
+
+    from chatsite.chat.admin import PresetForm
+    from chatsite.chat.models import Preset
+
+    client = Client()
+    client.force_login(alice)
+    body = {"name": "Unbounded", "parameters": {"extra_body": {"max_tokens": 999999999, "user": "x"}}}
+    answer = client.post("/presets/", body, content_type="application/json")
+    assert answer.status_code == 400 and "cannot set max_tokens, user" in answer.json()["error"]
+    form = PresetForm(data={"name": "Unbounded", "system_prompt": "", "parameters": '{"max_tokens": 1000000}'})
+    assert not form.is_valid() and "max_tokens must be between 1 and" in str(form.errors)
+    assert not Preset.objects.exists()

@@ -7,10 +7,13 @@ import pytest
 from chatsite.providers.sse import SSEError, SSEParser
 
 # A stream with every feature the parser handles: a keep-alive comment, ignored fields, a
-# multi-line event, multi-byte characters (2, 3 and 4 bytes, and a ZWJ emoji sequence).
+# multi-line event, multi-byte characters (2, 3 and 4 bytes, and a ZWJ emoji sequence), and
+# events with another name than "message", which are skipped (a ping, a vendor's HTML).
 LF = (
     b": PROCESSING\n\n"
+    b"event: ping\ndata: {}\n\n"
     b'data: {"choices":[{"delta":{"content":"Gr\xc3\xbc\xc3\x9fe"}}]}\n\n'
+    b"event:vendor.status\ndata: <html><body>busy</body></html>\n\n"
     b"event: message\nid: 7\nretry: 1000\n"
     b"data: first line\ndata:second line\ndata\n\n"
     b'data: {"content":"\xe5\xae\xb6\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9"}\n\n'
@@ -73,6 +76,12 @@ def test_mixed_line_endings_are_all_line_endings() -> None:
 def test_comments_and_other_fields_are_skipped() -> None:
     raw = b": PROCESSING\n\nevent: ping\nid: 1\nretry: 5\nfoo: bar\n\n:keepalive\n\ndata: x\n\n"
     assert parse([raw]) == ["x"]
+
+
+def test_an_event_name_holds_for_its_own_event_only() -> None:
+    # A named event without data dispatches nothing, and its name does not carry over.
+    assert parse([b"event: ping\n\ndata: a\n\nevent: ping\ndata: b\n\ndata: c\n\n"]) == ["a", "c"]
+    assert parse([b"event\ndata: bare event field is a message\n\n"]) == ["bare event field is a message"]
 
 
 def test_data_lines_of_one_event_are_joined_with_newlines() -> None:

@@ -449,6 +449,24 @@ async def test_an_http_tool_that_fails_gives_an_error_result(
     assert done["tool_calls"][0]["result"].startswith(words)
 
 
+@pytest.mark.parametrize(("slots", "overlap"), [(1, False), (64, True)])
+@pytest.mark.django_db(transaction=True)
+async def test_tool_calls_in_flight_are_bounded_per_process(
+    alice, model, upstream, http_tool, settings, slots, overlap
+):
+    settings.TOOL_CALLS_PER_PROCESS = slots
+    conversation = await Conversation.objects.acreate(owner=alice, model=model, tools=["weather"])
+    upstream.tool_answers["weather"] = {"delay": 0.3, "body": {"sky": "clear"}}
+    calls = [{"id": f"w{i}", "name": "weather", "arguments": "{}"} for i in range(2)]
+    upstream.script(tokens=[], tool_calls=calls, tool_style="parallel")
+    upstream.script(tokens=["Clear twice."])
+    done = (await ask(alice, conversation, "Weather, twice?"))[-1]["message"]
+    assert [call["status"] for call in done["tool_calls"]] == ["done", "done"]
+    (_, first_began, first_ended), (_, second_began, _) = sorted(upstream.tool_log, key=lambda entry: entry[1])
+    # The model's two calls run at the same time unless the process has no slot to spare.
+    assert (second_began < first_ended) is overlap
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_stop_while_a_tool_runs_keeps_the_call_marked_stopped(alice, model, upstream, http_tool):
     conversation = await Conversation.objects.acreate(owner=alice, model=model, tools=["weather"])

@@ -299,6 +299,8 @@ class Upstream:
         self.connections = 0  # connections accepted (keep-alive reuse keeps this low)
         self.connections_closed = 0  # connections closed by either side
         self.active_streams = 0  # streams being sent right now
+        self.peak_streams = 0  # the most streams sent at once
+        self.tool_log: list[tuple[str, float, float]] = []  # (tool, began, ended) of each tool request
         self._changed = threading.Condition()
         self._connections: set[_Connection] = set()
         self._stopping = False
@@ -394,7 +396,8 @@ class Upstream:
         self.models_status = 200
         self.tool_answers = {}
         with self._changed:
-            self.disconnects = self.connections = self.connections_closed = 0
+            self.disconnects = self.connections = self.connections_closed = self.peak_streams = 0
+        self.tool_log = []
 
     def wait_disconnects(self, count: int = 1, timeout: float = 2.0) -> bool:
         """Block until the client has cut `count` answers short; False on timeout."""
@@ -427,8 +430,11 @@ class Upstream:
                     self._changed.notify_all()
                 return False
         if request.method == "POST" and path.startswith("/tools/"):
-            answer = self.tool_answers.get(path.removeprefix("/tools/"), {})
+            name = path.removeprefix("/tools/")
+            answer = self.tool_answers.get(name, {})
+            began = time.monotonic()
             await conn.sleep(answer.get("delay", 0))
+            self.tool_log.append((name, began, time.monotonic()))
             body = answer.get("body", {"received": request.json})
             if isinstance(body, str):
                 raw = body.encode()
@@ -478,6 +484,7 @@ class Upstream:
             return await _send_json(conn, 200, _completion(next(self._ids), model, tokens, usage, script.finish_reason))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         self.active_streams += 1
+        self.peak_streams = max(self.peak_streams, self.active_streams)
         try:
             stream = _Stream(conn, script, next(self._ids), model, include_usage, body)
             return await stream.run(tokens, usage)
