@@ -40,18 +40,33 @@ class ChatServer:
     """`manage.py serve` (daphne) in a subprocess, on its own data directory and database.
 
     command="daphne" runs `daphne chatsite.asgi:application` instead, as the Channels docs
-    serve an app; env adds to the server's environment.
+    serve an app; serve_args go to `manage.py serve`; env adds to the server's environment;
+    users=False starts it as a fresh install (no account); data_dir and log_path put those
+    elsewhere (a data directory that does not exist yet). Usable as a context manager.
     """
 
-    def __init__(self, upstream_url: str, upstream=None, *, command: str = "serve", env: dict | None = None) -> None:
+    def __init__(
+        self,
+        upstream_url: str,
+        upstream=None,
+        *,
+        command: str = "serve",
+        serve_args: tuple[str, ...] = (),
+        env: dict | None = None,
+        users: bool = True,
+        data_dir: Path | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         self.upstream_url = upstream_url
         self.upstream = upstream  # the tests.upstream.Upstream behind upstream_url, if it is ours
         self.command = command
+        self.serve_args = serve_args
+        self.users = users
         self.number = next(_servers)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"  # exactly the origin the websocket accepts
-        self.data_dir = Path(tempfile.mkdtemp(prefix="chatsite-browser-"))
-        self.log_path = self.data_dir / "serve.log"
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="chatsite-browser-"))
+        self.log_path = log_path or self.data_dir / "serve.log"
         self.process: subprocess.Popen | None = None
         self.pg_admin: dict | None = None  # connection details of the PostgreSQL server, if any
         self.pg_name: str | None = None
@@ -99,10 +114,13 @@ class ChatServer:
             self._pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)', f'CREATE DATABASE "{self.pg_name}"')
         self._manage("migrate", "--noinput", "-v", "0")
         self._manage("collectstatic", "--noinput", "-v", "0")
-        users = "; ".join(
-            f"U.objects.create_user({name!r}, password={password!r})" for name, password in PASSWORDS.items()
-        )
-        self._manage("shell", "-c", f"from django.contrib.auth import get_user_model; U = get_user_model(); {users}")
+        if self.users:
+            users = "; ".join(
+                f"U.objects.create_user({name!r}, password={password!r})" for name, password in PASSWORDS.items()
+            )
+            self._manage(
+                "shell", "-c", f"from django.contrib.auth import get_user_model; U = get_user_model(); {users}"
+            )
         return self.launch()
 
     def launch(self) -> ChatServer:
@@ -119,7 +137,7 @@ class ChatServer:
                 "chatsite.asgi:application",
             ]
         else:
-            argv = [sys.executable, "manage.py", "serve", "--port", str(self.port)]
+            argv = [sys.executable, "manage.py", "serve", "--port", str(self.port), *self.serve_args]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -127,7 +145,8 @@ class ChatServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.command} exited ({self.process.returncode}):\n{self.log()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/accounts/login/", timeout=2).status_code == 200:
+                # Without users the login page sends visitors on to the first-run form.
+                if httpx.get(f"{self.url}/accounts/login/", timeout=2).status_code in (200, 302):
                     return self
             if time.monotonic() > deadline:
                 raise RuntimeError(f"manage.py serve did not answer within 30 s:\n{self.log()}")
@@ -144,6 +163,16 @@ class ChatServer:
 
         with contextlib.closing(sqlite3.connect(self.data_dir / "db.sqlite3")) as conn:
             return conn.execute(sql, params).fetchall()
+
+    def __enter__(self) -> ChatServer:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -16,8 +16,7 @@ from django.test import Client
 
 from chatsite.lib.addresses import client_address
 from tests.conftest import logged_in_client, open_socket
-from tests.custom_server import CustomServer
-from tests.server import PASSWORDS
+from tests.server import PASSWORDS, ChatServer
 from tests.test_server import read_head, status_of
 
 OFFICE = "192.0.2.10"  # everyone behind the office's NAT
@@ -131,7 +130,7 @@ def _login_form(client: httpx.Client) -> str:
 def test_serve_with_proxy_headers_lets_no_client_pick_its_address_and_keeps_x_forwarded_proto(upstream):
     """daphne's --proxy-headers would take the leftmost X-Forwarded-For entry as the client: a
     client sending a new one with every guess would never be limited."""
-    with CustomServer(upstream.base_url, upstream, serve_args=("--proxy-headers",)) as server:
+    with ChatServer(upstream.base_url, upstream, serve_args=("--proxy-headers",)) as server:
         with httpx.Client(base_url=server.url, timeout=10) as client:
             token = _login_form(client)
             statuses = [
@@ -158,7 +157,7 @@ def test_serve_with_proxy_headers_lets_no_client_pick_its_address_and_keeps_x_fo
         assert status_of(upgrade_behind_proxy(server, server.url, cookie)) == 403
 
 
-def upgrade_behind_proxy(server: CustomServer, origin: str, cookie: str) -> bytes:
+def upgrade_behind_proxy(server: ChatServer, origin: str, cookie: str) -> bytes:
     """A websocket handshake as a TLS-terminating proxy passes it on; returns the response head."""
     lines = [
         "GET /ws/chat/ HTTP/1.1",

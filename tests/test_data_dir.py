@@ -13,9 +13,8 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.browser import log_in, new_context
-from tests.custom_server import CustomServer
 from tests.samples import png_bytes
-from tests.server import ROOT
+from tests.server import ROOT, ChatServer
 from tests.test_browser import last_answer, open_chat, send, wait_status
 
 
@@ -42,7 +41,7 @@ def test_everything_under_data_dir_is_private_after_a_chat_with_an_upload(browse
     data_dir = tmp_path / "data"  # not there yet: the app creates it
     picture = tmp_path / "red.png"
     picture.write_bytes(png_bytes())
-    with CustomServer(upstream.base_url, upstream, data_dir=data_dir, log_path=tmp_path / "serve.log") as server:
+    with ChatServer(upstream.base_url, upstream, data_dir=data_dir, log_path=tmp_path / "serve.log") as server:
         upstream.script(tokens=["A red ", "square."])
         context = new_context(browser, server, None)
         try:

@@ -17,8 +17,7 @@ from playwright.sync_api import expect
 from chatsite.accounts import firstrun
 from chatsite.accounts.firstrun import setup_code
 from tests.browser import new_context
-from tests.custom_server import CustomServer
-from tests.server import ROOT
+from tests.server import ROOT, ChatServer
 
 FORM = {"username": "admin", "password1": "a-long-password-1", "password2": "a-long-password-1"}
 CODE_IN_LOG = re.compile(r"setup code ([A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4})")
@@ -103,7 +102,7 @@ def test_createsuperuser_from_the_environment_still_works_and_closes_the_form(mo
 
 
 def test_the_first_admin_is_made_in_a_browser_with_the_code_from_the_servers_log(browser, upstream, watch):
-    with CustomServer(upstream.base_url, upstream, users=False) as server:
+    with ChatServer(upstream.base_url, upstream, users=False) as server:
         found = CODE_IN_LOG.search(server.log())
         assert found, server.log()
         context = new_context(browser, server, None)
