@@ -191,6 +191,9 @@ def _uuid(code) -> uuid.UUID:
 # -- models --------------------------------------------------------------------------------
 
 
+NOT_AVAILABLE = "That model is not available."
+
+
 def default_model() -> LanguageModel | None:
     usable = LanguageModel.objects.usable()
     return usable.filter(is_default=True).first() or usable.first()
@@ -200,18 +203,45 @@ def pick_model(code) -> LanguageModel:
     try:
         return LanguageModel.objects.usable().get(code=code)
     except (LanguageModel.DoesNotExist, ValidationError, ValueError, TypeError):
-        raise ChatError("That model is not available.") from None
+        raise ChatError(NOT_AVAILABLE) from None
 
 
-def _usable_model(conversation: Conversation, model_code) -> LanguageModel:
-    if model_code:
-        return pick_model(model_code)
-    model = conversation.model
-    if model is None or model.hidden or not model.provider.enabled:
-        model = default_model()
-    if model is None:
-        raise ChatError(NO_MODEL)
-    return model
+class _Models:
+    """The usable models, read once for a whole batch when one is needed (a query per ask would
+    cost a burst of new chats most of its time; a follow-up keeps its conversation's, read with it)."""
+
+    def __init__(self) -> None:
+        self.by_code: dict[str, LanguageModel] | None = None
+        self._default: LanguageModel | None = None
+
+    def _load(self) -> dict[str, LanguageModel]:
+        if self.by_code is None:
+            usable = list(LanguageModel.objects.usable())
+            self.by_code = {str(model.code): model for model in usable}
+            self._default = next((model for model in usable if model.is_default), usable[0] if usable else None)
+        return self.by_code
+
+    @property
+    def default(self) -> LanguageModel | None:
+        self._load()
+        return self._default
+
+    def pick(self, code) -> LanguageModel:
+        model = self._load().get(str(code))
+        if model is None:
+            raise ChatError(NOT_AVAILABLE)
+        return model
+
+    def for_turn(self, conversation: Conversation, code) -> LanguageModel:
+        """The model a turn uses: the one asked for, else the conversation's while usable, else the default."""
+        if code:
+            return self.pick(code)
+        model = conversation.model
+        if model is None or model.hidden or not model.provider.enabled:
+            model = self.default
+        if model is None:
+            raise ChatError(NO_MODEL)
+        return model
 
 
 def get_conversation(user, code, *, lock: bool = False) -> Conversation:
@@ -293,17 +323,23 @@ class _Batch:
 
     def __init__(self, asks: dict[int, Ask]) -> None:
         keys = {(ask.user, _uuid(ask.conversation)) for ask in asks.values() if ask.conversation is not None}
-        queryset = Conversation.objects.for_users(keys).select_related("model__provider")
+        # (No ordering: the list's "-updated" would only cost a sort.)
+        queryset = Conversation.objects.for_users(keys).select_related("model__provider").order_by()
         self.owned = {(c.owner_id, c.code): c for c in queryset.select_for_update(of=("self",))}
         self.histories = _histories(list(self.owned.values()))
+        self.models = _Models()
         users = {ask.user.pk for ask in asks.values()}
-        self.streaming = Counter(
-            dict(
-                Message.objects.filter(status=Message.Status.STREAMING, conversation__owner_id__in=users)
-                .values_list("conversation__owner_id")
-                .annotate(count=Count("id"))
+        self.streaming: Counter[int] = Counter()
+        if settings.CHAT_ANSWERS_PER_USER:
+            # Counted in the database, which every process shares.
+            self.streaming.update(
+                dict(
+                    Message.objects.filter(status=Message.Status.STREAMING, conversation__owner_id__in=users)
+                    .order_by()
+                    .values_list("conversation__owner_id")
+                    .annotate(count=Count("id"))
+                )
             )
-        )
         self.taken: set[int] = set()  # conversations answering in this batch
         self.claimed: set[int] = set()  # attachments sent in this batch
 
@@ -332,10 +368,10 @@ class _Batch:
 
     def send(self, ask: Ask) -> _Plan:
         if ask.conversation is None:
-            conversation, history, created = _new_conversation(ask), [], True
+            conversation, history, created = _new_conversation(ask, self.models), [], True
         else:
             (conversation, history), created = self.conversation(ask), False
-        model = _usable_model(conversation, ask.model)
+        model = self.models.for_turn(conversation, ask.model)
         attachments = _claim(ask.user, ask.attachments)
         _check_model_takes(model, attachments)
         if self.claimed.intersection(a.pk for a in attachments):  # already sent in this batch
@@ -355,7 +391,7 @@ class _Batch:
         asked = [i for i, message in enumerate(history) if message.role == Message.Role.USER]
         if not asked:
             raise ChatError("There is nothing to regenerate yet.")
-        model = _usable_model(conversation, None)
+        model = self.models.for_turn(conversation, None)
         self.answering(ask.user, conversation, model)
         last_question = history[asked[-1]]
         answer = _answer(conversation, model)
@@ -375,7 +411,7 @@ class _Batch:
         )
         if at is None:
             raise ChatError("Message not found.")
-        model = _usable_model(conversation, None)
+        model = self.models.for_turn(conversation, None)
         self.answering(ask.user, conversation, model)
         question = history[at]
         question.text = ask.text
@@ -391,7 +427,7 @@ class _Batch:
         answer = history[-1] if history else None
         if answer is None or answer.role != Message.Role.ASSISTANT or answer.finish_reason != "length":
             raise ChatError("Only an answer cut off at its length limit can be continued.")
-        model = _usable_model(conversation, None)
+        model = self.models.for_turn(conversation, None)
         self.answering(ask.user, conversation, model)
         answer.status = Message.Status.STREAMING
         answer.finish_reason = ""
@@ -454,12 +490,17 @@ def _save(plans: list[_Plan]) -> None:
     for plan in plans:
         if plan.attachments:
             Attachment.objects.filter(pk__in=[a.pk for a in plan.attachments]).update(message=plan.new[0])
-    Conversation.objects.bulk_update(
-        [plan.conversation for plan in plans if not plan.created], ["title", "model", "updated"]
-    )
+    changed = [plan.conversation for plan in plans if not plan.created]
+    if len(changed) == 1:  # the usual lone turn: a plain UPDATE, not bulk_update's CASE per field
+        conversation = changed[0]
+        Conversation.objects.filter(pk=conversation.pk).update(
+            title=conversation.title, model=conversation.model, updated=conversation.updated
+        )
+    else:
+        Conversation.objects.bulk_update(changed, ["title", "model", "updated"])
 
 
-def _new_conversation(ask: Ask) -> Conversation:
+def _new_conversation(ask: Ask, models: _Models) -> Conversation:
     """A conversation the send makes, with the settings the page held for it (checked as the
     settings panel's are)."""
     options = ask.options or {}
@@ -473,9 +514,7 @@ def _new_conversation(ask: Ask) -> Conversation:
             conversation.tools = registry.clean_names(options["tools"])
         except ValueError as error:
             raise ChatError(str(error)) from None
-    conversation.model = pick_model(ask.model) if ask.model else default_model()
-    if conversation.model is None:
-        raise ChatError(NO_MODEL)
+    conversation.model = models.for_turn(conversation, ask.model)
     return conversation
 
 
