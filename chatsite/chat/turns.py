@@ -298,6 +298,7 @@ class _Plan:
     created: bool = False
     extra: tuple[dict, ...] = ()
     shown: list[Message] = field(default_factory=list)  # what every tab is sent
+    conversation_changed: bool = False  # its title or model changes (more than its place in the list)
 
     def turn(self) -> Turn:
         request = RequestPlan(
@@ -322,10 +323,8 @@ class _Batch:
     """What the asks of one batch read and claim, so that two of them cannot collide."""
 
     def __init__(self, asks: dict[int, Ask]) -> None:
-        keys = {(ask.user, _uuid(ask.conversation)) for ask in asks.values() if ask.conversation is not None}
-        # (No ordering: the list's "-updated" would only cost a sort.)
-        queryset = Conversation.objects.for_users(keys).select_related("model__provider").order_by()
-        self.owned = {(c.owner_id, c.code): c for c in queryset.select_for_update(of=("self",))}
+        keys = [(ask.user, _uuid(ask.conversation)) for ask in asks.values() if ask.conversation is not None]
+        self.owned = {(c.owner_id, c.code): c for c in Conversation.objects.for_users(keys, lock=True)}
         self.histories = _histories(list(self.owned.values()))
         self.models = _Models()
         users = {ask.user.pk for ask in asks.values()}
@@ -475,6 +474,9 @@ def _save(plans: list[_Plan]) -> None:
             # The first question names the conversation (its first file's name when it has no text).
             question = asked_questions[0]
             plan.conversation.title = title_from(question.text) or title_from(_first_file_name(question)) or "Image"
+            plan.conversation_changed = True
+        if plan.conversation.model_id != plan.model.pk:
+            plan.conversation_changed = True  # (its model changed: written with the title)
         plan.conversation.model = plan.model
         # The conversation moves to the top of the list.
         plan.conversation.updated = now
@@ -490,14 +492,18 @@ def _save(plans: list[_Plan]) -> None:
     for plan in plans:
         if plan.attachments:
             Attachment.objects.filter(pk__in=[a.pk for a in plan.attachments]).update(message=plan.new[0])
-    changed = [plan.conversation for plan in plans if not plan.created]
-    if len(changed) == 1:  # the usual lone turn: a plain UPDATE, not bulk_update's CASE per field
-        conversation = changed[0]
-        Conversation.objects.filter(pk=conversation.pk).update(
-            title=conversation.title, model=conversation.model, updated=conversation.updated
-        )
-    else:
-        Conversation.objects.bulk_update(changed, ["title", "model", "updated"])
+    # Most turns only move their conversation to the top of the list: one UPDATE for all of them
+    # (bulk_update's CASE per row and field costs more to build than a burst's inserts); those
+    # whose title or model changed get their own.
+    moved = [plan.conversation.pk for plan in plans if not plan.created and not plan.conversation_changed]
+    if moved:
+        Conversation.objects.filter(pk__in=moved).update(updated=now)
+    for plan in plans:
+        if plan.conversation_changed and not plan.created:
+            conversation = plan.conversation
+            Conversation.objects.filter(pk=conversation.pk).update(
+                title=conversation.title, model=conversation.model, updated=now
+            )
 
 
 def _new_conversation(ask: Ask, models: _Models) -> Conversation:
