@@ -1064,7 +1064,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--server-env", action="append", default=[], metavar="NAME=VALUE", help="more environment for the server"
     )
     parser.add_argument("--profile", metavar="FILE", help="py-spy record (raw stacks) of the server in phase 3")
-    parser.add_argument("--profile-phase", type=int, default=3, choices=(1, 2, 3), help="the phase to profile")
+    parser.add_argument("--profile-phase", type=int, default=3, choices=(1, 2, 3, 4), help="the phase to profile")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--wait-quiet", type=float, default=120, help="seconds to wait for a quiet machine per phase")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory (logs, database)")
