@@ -123,8 +123,10 @@ INSTALLED_APPS = [
     "channels",
     "chatsite.accounts",
     "chatsite.providers",
+    "chatsite.teams",
     "chatsite.chat",
     "chatsite.tools",
+    "chatsite.reports",
 ]
 
 MIDDLEWARE = [

@@ -11,6 +11,7 @@ import { Composer } from './js/composer.js';
 import { Sidebar, mobileSidebar } from './js/sidebar.js';
 import { ModelPicker } from './js/models.js';
 import { showContextUsage } from './js/context-usage.js';
+import { showBudget } from './js/budget.js';
 import { settingsPanel } from './js/settings.js';
 
 const config = JSON.parse(document.getElementById('chat-config').textContent);
@@ -45,6 +46,7 @@ const protocol = new ChatProtocol({
   showError: banner.show,
   onConversation: (conv) => updateConversation(conv),
   onCreated: (conv) => showNewConversation(conv),
+  onBudget: (entries) => showBudget($('budget-left'), entries),
   onChange: () => updateControls(),
 });
 const composer = new Composer(
@@ -138,6 +140,9 @@ settingsPanel({
 
 picker.fill(conversation?.model || config.default_model);
 showTitle();
+showBudget($('budget-left'), config.budget);
+// The conversation's model is no longer one this user may use: say so (the picker offers the others).
+if (config.model_unavailable) banner.show(config.model_unavailable);
 // A message still streaming when the page was rendered has an unknown seq (-1): the
 // snapshot that answers our subscribe replaces its text, and deltas continue from there.
 for (const data of config.messages) messages.upsert(data, data.status === 'streaming' ? -1 : 0);

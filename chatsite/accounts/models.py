@@ -5,7 +5,10 @@ from django.db import models
 
 
 class User(AbstractUser):
-    pass
+    # The user's own choices (their profile page): the interface's language ("" follows the
+    # browser) and the time zone dates are shown in ("" is the server's TIME_ZONE).
+    language = models.CharField(max_length=16, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
 
 
 class FirstRun(models.Model):

@@ -236,6 +236,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _conversation_changed(self, event: dict) -> None:
         await self._send({"type": "conversation", "conversation": event["conversation"]})
 
+    async def _budget(self, event: dict) -> None:
+        await self._send({"type": "budget", "budget": event["budget"]})
+
     async def _logged_out(self, event: dict) -> None:
         await self.close(code=CLOSE_LOGGED_OUT)
 
@@ -249,6 +252,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         events.MESSAGE: _forward,
         events.TRUNCATED: _forward,
         events.CONVERSATION: _conversation_changed,
+        events.BUDGET: _budget,
         events.LOGOUT: _logged_out,
         events.RESTART: _restart,
     }

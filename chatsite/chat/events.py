@@ -15,6 +15,8 @@ CONVERSATION = "chat.conversation"
 # To a generation, wherever it runs.
 STOP = "gen.stop"
 RESYNC = "gen.resync"
+# To a user's sockets: what is left of their budgets (after an answer).
+BUDGET = "user.budget"
 # To a socket: close it (logged out, deactivated, password changed) or the server restarts.
 LOGOUT = "user.logout"
 RESTART = "server.restart"

@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chatsite.chat import events, saving
+from chatsite.chat.budgets import remaining
 from chatsite.chat.citations import add_citations
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
@@ -41,6 +42,8 @@ from chatsite.providers.events import (
 )
 from chatsite.providers.models import LanguageModel
 from chatsite.providers.shaping import next_round, token_field_retry
+from chatsite.teams import access
+from chatsite.teams.usage import Spent, cost_of
 from chatsite.tools import registry
 from chatsite.tools.calls import Round, round_messages
 from chatsite.tools.http import ToolFailed
@@ -110,6 +113,7 @@ class Generation:
         self.streams = {field: Growing(getattr(answer, field)) for field in STREAMED}
         # A continued answer adds this generation's usage to what it had.
         self.usage_before = {field: getattr(answer, field) or 0 for field in USAGE_FIELDS}
+        self.usage_at_start = dict(self.usage_before)  # what its budgets were already charged
         self.usage_seen = False
         # Citations and token probabilities only grow; deltas carry what is new since the last one.
         self.citations: list[dict] = list(answer.citations or [])
@@ -222,8 +226,10 @@ class Generation:
         """Put the answer's end on the message, save it, and tell every tab: whatever fails here,
         `done` is sent (a tab must never wait on an answer that has ended)."""
         answer = self.answer
+        spent = None
         try:
             self._settle(started)
+            spent = self._spent()
             if answer.status == Message.Status.COMPLETE and self.request is not None:
                 # Off the event loop, in a child with a deadline: a user's schema can be slow.
                 answer.json_check = await asyncio.to_thread(check_json_answer, self.request.body or {}, answer.text)
@@ -233,11 +239,48 @@ class Generation:
             if answer.status in (Message.Status.COMPLETE, Message.Status.STREAMING):
                 answer.status, answer.error = Message.Status.ERROR, FAILED
         try:
-            await saving.save_final(answer)
+            await saving.save_final(answer, spent)
         finally:
             await self.layer.group_send(
                 self.group, {"type": events.DONE, "conversation": self.conversation, "message": self._payload()}
             )
+        if spent is not None and spent.total_tokens:
+            await self._announce_budget()
+
+    def _spent(self) -> Spent | None:
+        """What this generation used, for its day's usage and its budgets (None when the provider
+        was never asked); puts the answer's cost on it."""
+        if self.request is None:
+            return None
+        answer, start = self.answer, self.usage_at_start
+        used = {field: max(0, (getattr(answer, field) or 0) - start[field]) for field in USAGE_FIELDS}
+        cost = cost_of(self.plan.model, used["prompt_tokens"], used["cached_tokens"], used["completion_tokens"])
+        if cost is not None:
+            answer.cost = (answer.cost or 0) + cost
+        return Spent(
+            user_id=self.plan.conversation.owner_id,
+            team_id=answer.billed_team_id,
+            team_name="",  # filled in where it is saved (saving.py)
+            provider_name=answer.provider_name,
+            model_name=answer.model_name,
+            prompt_tokens=used["prompt_tokens"],
+            cached_tokens=used["cached_tokens"],
+            completion_tokens=used["completion_tokens"],
+            total_tokens=used["total_tokens"],
+            cost=cost,
+            estimated=answer.usage_estimated,
+        )
+
+    async def _announce_budget(self) -> None:
+        """Tell the user's tabs what is left of their budgets, when any applies."""
+        try:
+            left = await database_sync_to_async(_budget_left)(self.plan.conversation.owner_id)
+            if left is not None:
+                await self.layer.group_send(
+                    events.user_group(self.plan.conversation.owner_id), {"type": events.BUDGET, "budget": left}
+                )
+        except Exception:
+            log.warning("could not tell what is left of a budget", exc_info=True)
 
     def _settle(self, started: float) -> None:
         """The answer's final fields from what streamed."""
@@ -438,6 +481,11 @@ class ToolLimit(Exception):
     def __init__(self, rounds: int):
         super().__init__(rounds)
         self.rounds = rounds
+
+
+def _budget_left(user_id: int) -> list[dict] | None:
+    rules = access.rules()
+    return remaining(rules, user_id) if rules.any_budget else None
 
 
 @database_sync_to_async

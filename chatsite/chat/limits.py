@@ -14,28 +14,29 @@ WINDOW_SECONDS = 60
 
 
 class MessageRate:
-    """The messages a batch of turns takes from each user's minute (see turns.take_many)."""
+    """The messages a batch of turns takes from each minute of its users (CHAT_MESSAGES_PER_MINUTE,
+    or their budget's if lower) and of their teams (a team budget's), see turns.take_many."""
 
     def __init__(self) -> None:
-        self.counted: dict[int, int] = {}  # this batch's, not yet in the cache
+        self.counted: dict[str, int] = {}  # this batch's, not yet in the cache
 
-    def refusal(self, user_id: int) -> str | None:
-        """Why this user may not send another message now, or None."""
-        limit = settings.CHAT_MESSAGES_PER_MINUTE
+    def refusal(self, key: str, limit: int | None, whose: str) -> str | None:
+        """Why `whose` (e.g. "You have", "Team X has") may not send another message now, or None;
+        key names whose minute it is ("user:1", "team:2")."""
         if not limit:
             return None
         window, left = _window()
-        sent = (cache.get(_key(user_id, window)) or 0) + self.counted.get(user_id, 0)
+        sent = (cache.get(_key(key, window)) or 0) + self.counted.get(key, 0)
         if sent < limit:
-            self.counted[user_id] = self.counted.get(user_id, 0) + 1
+            self.counted[key] = self.counted.get(key, 0) + 1
             return None
-        return f"You have sent {limit} messages this minute, the limit; you can send again in {left} s."
+        return f"{whose} sent {limit} messages this minute, the limit; you can send again in {left} s."
 
-    def record(self, user_ids: list[int]) -> None:
+    def record(self, keys: list[str]) -> None:
         """Count the messages that were taken (a refused or failed one costs nothing)."""
         window, _ = _window()
-        for user_id in user_ids:
-            key = _key(user_id, window)
+        for name in keys:
+            key = _key(name, window)
             # add() starts the window's counter with its expiry; incr() keeps that expiry.
             if not cache.add(key, 1, WINDOW_SECONDS + 5):
                 try:
@@ -70,5 +71,11 @@ def _window() -> tuple[int, int]:
     return window, max(1, round((window + 1) * WINDOW_SECONDS - now))
 
 
-def _key(user_id: int, window: int) -> str:
-    return f"chat-rate:{user_id}:{window}"
+def user_rate_limit(budget_limit: int | None) -> int | None:
+    """A user's messages a minute: the site's cap, or their budget's when that is lower."""
+    limits = [limit for limit in (settings.CHAT_MESSAGES_PER_MINUTE, budget_limit) if limit]
+    return min(limits) if limits else None
+
+
+def _key(name: str, window: int) -> str:
+    return f"chat-rate:{name}:{window}"

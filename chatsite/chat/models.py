@@ -52,6 +52,8 @@ class Conversation(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     # The names of the tools switched on for this conversation (see chatsite/tools).
     tools = models.JSONField(default=list, blank=True)
+    # Archived: out of the list (and what "delete" does when members may not delete).
+    archived_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -111,6 +113,12 @@ class Message(models.Model):
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Budgets (chatsite/teams): the team the answer is billed to, the tokens it holds back from
+    # its budgets while it streams (so that two tabs cannot both spend the last ones), and what
+    # it cost by the model's prices.
+    billed_team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reserved_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     # Touched on every flush of a streaming answer: a stale one belongs to a dead process.
     updated = models.DateTimeField(auto_now=True)

@@ -85,13 +85,15 @@ def turn_frames(turn: "Turn") -> list[dict]:
     return frames
 
 
-def preset_payload(preset: Preset) -> dict:
+def preset_payload(preset: Preset, allowed: set[int]) -> dict:
+    """A preset as a user sees it: its model only when they may use it (allowed: model ids)."""
     model = preset.model
     return {
         "id": preset.pk,
         "name": preset.name,
         "system_prompt": preset.system_prompt,
         "parameters": preset.parameters,
-        # A preset whose model has gone (or is hidden) keeps its prompt and parameters.
-        "model": str(model.code) if model and not model.hidden and model.provider.enabled else None,
+        # A preset whose model has gone (or is hidden, or not for this user) keeps its prompt
+        # and parameters.
+        "model": str(model.code) if model and model.pk in allowed else None,
     }

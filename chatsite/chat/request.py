@@ -41,6 +41,7 @@ class RequestPlan:
     history: list[Message]
     tools: tuple[ToolSpec, ...] = ()
     extra: tuple[dict, ...] = field(default=())
+    api_key: str | None = field(default=None, repr=False)  # a team's key for the provider; None: its own
 
     def __repr__(self) -> str:
         return f"RequestPlan(conversation={self.conversation.code}, model={self.model.name!r})"
@@ -52,7 +53,8 @@ def build(plan: RequestPlan) -> UpstreamRequest:
     definitions = [spec.definition() for spec in plan.tools]
     body = shape_body(model, [*messages, *plan.extra], conversation.parameters, definitions)
     provider = model.provider
-    return UpstreamRequest(provider.base_url, provider.api_key, body, model.pk, plan.tools, conversation.owner_id)
+    key = plan.api_key if plan.api_key is not None else provider.api_key
+    return UpstreamRequest(provider.base_url, key, body, model.pk, plan.tools, conversation.owner_id)
 
 
 async def build_async(plan: RequestPlan) -> UpstreamRequest:

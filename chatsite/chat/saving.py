@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
@@ -26,6 +27,8 @@ from chatsite.chat import events
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
 from chatsite.lib.text import storable, storable_value
+from chatsite.teams import access, usage
+from chatsite.teams.usage import Spent
 
 if TYPE_CHECKING:
     from chatsite.chat.generation import Generation
@@ -51,6 +54,7 @@ FINAL_FIELDS = [
     "context_tokens",
     "first_token_ms",
     "duration_ms",
+    "cost",
     "updated",
 ]
 TEXT_FIELDS = [*STREAMED, "finish_reason", "error", "json_check"]
@@ -135,13 +139,14 @@ def save_calls(answer_id: int, calls: list[dict]) -> None:
 # -- when it ends --------------------------------------------------------------------------
 
 
-async def save_final(answer: Message) -> None:
-    """Save the answer's end. A database that refuses is asked again (SQLite busy, a dropped
-    PostgreSQL connection), with every text made storable; what still fails is logged, and the
-    caller sends `done` anyway."""
+async def save_final(answer: Message, spent: Spent | None = None) -> None:
+    """Save the answer's end, and add what it used to its day (teams/usage.py), in one
+    transaction. A database that refuses is asked again (SQLite busy, a dropped PostgreSQL
+    connection), with every text made storable; what still fails is logged, and the caller
+    sends `done` anyway."""
     for attempt in range(FINAL_TRIES):
         try:
-            await database_sync_to_async(_save_final)(answer, attempt > 0)
+            await database_sync_to_async(_save_final)(answer, attempt > 0, spent)
             return
         except STORE_ERRORS:
             log.warning("could not save answer %s (try %d)", answer.code, attempt + 1, exc_info=True)
@@ -149,15 +154,19 @@ async def save_final(answer: Message) -> None:
                 await asyncio.sleep(0.2 * 2**attempt)
 
 
-def _save_final(answer: Message, scrub: bool) -> None:
+def _save_final(answer: Message, scrub: bool, spent: Spent | None) -> None:
     answer.updated = timezone.now()
     if scrub:
         for name in TEXT_FIELDS:
             setattr(answer, name, storable(getattr(answer, name) or ""))
         for name in JSON_FIELDS:
             setattr(answer, name, storable_value(getattr(answer, name)))
-    # A prepared UPDATE rather than save(): a burst of answers ends together, too.
-    update_rows(Message, FINAL_FIELDS, ["id"], [(*(getattr(answer, name) for name in FINAL_FIELDS), answer.pk)])
+    with transaction.atomic():
+        # A prepared UPDATE rather than save(): a burst of answers ends together, too.
+        update_rows(Message, FINAL_FIELDS, ["id"], [(*(getattr(answer, name) for name in FINAL_FIELDS), answer.pk)])
+        if spent is not None:
+            team_name = access.rules().names.get(spent.team_id, "") if spent.team_id else ""
+            usage.record(replace(spent, team_name=team_name))
 
 
 # -- answers of a process that is gone -----------------------------------------------------

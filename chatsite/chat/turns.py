@@ -22,6 +22,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from chatsite.chat import limits
+from chatsite.chat.budgets import Budgets, OverBudget, estimate
 from chatsite.chat.models import Attachment, Conversation, Message
 from chatsite.chat.parameters import ParameterError, clean_parameters
 from chatsite.chat.prompt import file_bytes
@@ -30,6 +31,8 @@ from chatsite.chat.saving import STORE_ERRORS
 from chatsite.lib.text import TextRefused, check_text
 from chatsite.providers.bootstrap import localmodel_down_reason
 from chatsite.providers.models import LanguageModel
+from chatsite.teams import access
+from chatsite.teams.access import Rules
 from chatsite.tools import registry
 
 log = logging.getLogger(__name__)
@@ -83,19 +86,16 @@ class Turn:
     truncated_after: Message | None = None
     truncated: bool = False
     created: bool = False  # the conversation is new, made by this turn
+    rates: tuple[str, ...] = ()  # whose messages-a-minute it counts against ("user:1", "team:2")
 
 
 def take_many(asks: list[Ask]) -> list[Turn | ChatError]:
     """The asks' turns, written; each its Turn or the ChatError that refused it."""
     results: list[Turn | ChatError | None] = [None] * len(asks)
-    rate = limits.MessageRate()
     ready: dict[int, Ask] = {}
     for i, ask in enumerate(asks):
         try:
-            ask = _checked(ask)
-            if refusal := rate.refusal(ask.user.pk):
-                raise ChatError(refusal)
-            ready[i] = ask
+            ready[i] = _checked(ask)
         except ChatError as error:
             results[i] = error
     if len(ready) > 1:
@@ -113,7 +113,10 @@ def take_many(asks: list[Ask]) -> list[Turn | ChatError]:
             written.update(_write_alone(i, ask))
     for i, result in written.items():
         results[i] = result
-    rate.record([asks[i].user.pk for i, result in written.items() if isinstance(result, Turn)])
+    # Only what was taken counts against the minute (a refused or failed ask costs nothing).
+    limits.MessageRate().record(
+        [key for result in written.values() if isinstance(result, Turn) for key in result.rates]
+    )
     return results  # type: ignore[return-value]
 
 
@@ -194,16 +197,32 @@ def _uuid(code) -> uuid.UUID:
 NOT_AVAILABLE = "That model is not available."
 
 
-def default_model() -> LanguageModel | None:
-    usable = LanguageModel.objects.usable()
-    return usable.filter(is_default=True).first() or usable.first()
+def models_for(user) -> list[LanguageModel]:
+    """The models this user may pick (usable, and allowed to one of their teams or to all)."""
+    rules = access.rules()
+    return [model for model in LanguageModel.objects.usable() if rules.may_use(user, model)]
 
 
-def pick_model(code) -> LanguageModel:
+def default_model(user) -> LanguageModel | None:
+    """The default model when this user may use it, else the first they may."""
+    allowed = models_for(user)
+    return next((model for model in allowed if model.is_default), allowed[0] if allowed else None)
+
+
+def pick_model(code, user) -> LanguageModel:
+    """The model with this id, when this user may pick it; ChatError otherwise."""
     try:
-        return LanguageModel.objects.usable().get(code=code)
+        model = LanguageModel.objects.usable().get(code=code)
     except (LanguageModel.DoesNotExist, ValidationError, ValueError, TypeError):
         raise ChatError(NOT_AVAILABLE) from None
+    if not access.rules().may_use(user, model):
+        raise ChatError(not_allowed(model, models_for(user)))
+    return model
+
+
+def not_allowed(model: LanguageModel, allowed: list[LanguageModel]) -> str:
+    offer = f" Models you may use: {', '.join(m.display_name for m in allowed[:10])}." if allowed else ""
+    return f"{model.display_name} is not available to you.{offer}"
 
 
 class _Models:
@@ -232,15 +251,21 @@ class _Models:
             raise ChatError(NOT_AVAILABLE)
         return model
 
-    def for_turn(self, conversation: Conversation, code) -> LanguageModel:
-        """The model a turn uses: the one asked for, else the conversation's while usable, else the default."""
+    def for_turn(self, conversation: Conversation, code, user, rules: Rules) -> LanguageModel:
+        """The model a turn uses: the one asked for, else the conversation's while usable, else the
+        default (or the first the user may use); ChatError when it is one the user may not use."""
         if code:
-            return self.pick(code)
-        model = conversation.model
-        if model is None or model.hidden or not model.provider.enabled:
-            model = self.default
-        if model is None:
-            raise ChatError(NO_MODEL)
+            model = self.pick(code)
+        else:
+            model = conversation.model
+            if model is None or model.hidden or not model.provider.enabled:
+                model = self.default
+                if model is not None and not rules.may_use(user, model):
+                    model = next((m for m in self._load().values() if rules.may_use(user, m)), None)
+            if model is None:
+                raise ChatError(NO_MODEL)
+        if not rules.may_use(user, model):
+            raise ChatError(not_allowed(model, [m for m in self._load().values() if rules.may_use(user, m)]))
         return model
 
 
@@ -299,6 +324,8 @@ class _Plan:
     extra: tuple[dict, ...] = ()
     shown: list[Message] = field(default_factory=list)  # what every tab is sent
     conversation_changed: bool = False  # its title or model changes (more than its place in the list)
+    api_key: str | None = None  # a team's key for the provider; None: the provider's own
+    rates: tuple[str, ...] = ()
 
     def turn(self) -> Turn:
         request = RequestPlan(
@@ -307,6 +334,7 @@ class _Plan:
             self.asked,
             tools_for(self.conversation, self.model),
             self.extra,
+            self.api_key,
         )
         return Turn(
             self.conversation,
@@ -316,6 +344,7 @@ class _Plan:
             truncated_after=self.delete_after,
             truncated=self.truncated,
             created=self.created,
+            rates=self.rates,
         )
 
 
@@ -327,6 +356,9 @@ class _Batch:
         self.owned = {(c.owner_id, c.code): c for c in Conversation.objects.for_users(keys, lock=True)}
         self.histories = _histories(list(self.owned.values()))
         self.models = _Models()
+        self.rules = access.rules()
+        self.budgets = Budgets(self.rules, {ask.user.pk for ask in asks.values()})
+        self.rate = limits.MessageRate()
         users = {ask.user.pk for ask in asks.values()}
         self.streaming: Counter[int] = Counter()
         if settings.CHAT_ANSWERS_PER_USER:
@@ -352,35 +384,57 @@ class _Batch:
             raise ChatError(STILL_STREAMING)
         return conversation, history
 
-    def answering(self, user, conversation: Conversation, model: LanguageModel) -> None:
-        """Count a new answer of this user's by this model; ChatError when the model is down or
-        past the user's cap."""
+    def model(self, ask: Ask, conversation: Conversation, code=None) -> LanguageModel:
+        return self.models.for_turn(conversation, code, ask.user, self.rules)
+
+    def answering(self, plan: _Plan, user) -> None:
+        """Admit the plan's answer: ChatError when its model is down, or past the user's cap, their
+        or their team's minute or budgets. Bills it to the user's team (with its provider key)."""
+        model, answer = plan.model, plan.answer
         if down := localmodel_down_reason(model.provider):
             raise ChatError(down)
         if refusal := limits.answers_refusal(self.streaming[user.pk]):
             raise ChatError(refusal)
+        team, plan.api_key = self.rules.billing(user.pk, model.provider_id)
+        user_budget, team_budget = self.budgets.by_user.get(user.pk), self.budgets.by_team.get(team)
+        rates = [
+            (f"user:{user.pk}", limits.user_rate_limit(user_budget and user_budget.messages_per_minute), "You have")
+        ]
+        if team_budget and team_budget.messages_per_minute:
+            rates.append((f"team:{team}", team_budget.messages_per_minute, f"Team {self.rules.names[team]} has"))
+        for key, limit, whose in rates:
+            if refusal := self.rate.refusal(key, limit, whose):
+                raise ChatError(refusal)
+        tokens = estimate([message.text for message in plan.asked], plan.conversation.parameters)
+        try:
+            self.budgets.admit(user, team, tokens, model)
+        except OverBudget as error:
+            raise ChatError(error.message) from None
+        answer.billed_team_id = team
+        answer.reserved_tokens = tokens if (user_budget or team_budget) else 0
+        plan.rates = tuple(key for key, limit, _ in rates if limit)
         self.streaming[user.pk] += 1
-        if conversation.pk is not None:
-            self.taken.add(conversation.pk)
+        if plan.conversation.pk is not None:
+            self.taken.add(plan.conversation.pk)
 
     # One method per kind of turn: read, check, decide; nothing written yet.
 
     def send(self, ask: Ask) -> _Plan:
         if ask.conversation is None:
-            conversation, history, created = _new_conversation(ask, self.models), [], True
+            conversation, history, created = _new_conversation(ask), [], True
         else:
             (conversation, history), created = self.conversation(ask), False
-        model = self.models.for_turn(conversation, ask.model)
+        model = self.model(ask, conversation, ask.model)
         attachments = _claim(ask.user, ask.attachments)
         _check_model_takes(model, attachments)
         if self.claimed.intersection(a.pk for a in attachments):  # already sent in this batch
             raise ChatError(ATTACH_AGAIN)
-        self.answering(ask.user, conversation, model)
-        self.claimed.update(a.pk for a in attachments)
         question = Message(conversation=conversation, role=Message.Role.USER, text=ask.text)
         question.known_attachments = attachments
         answer = _answer(conversation, model)
         plan = _Plan(conversation, model, [*history, question], [question, answer], answer, attachments)
+        self.answering(plan, ask.user)
+        self.claimed.update(a.pk for a in attachments)
         plan.created = created
         plan.shown = [question, answer]
         return plan
@@ -390,11 +444,11 @@ class _Batch:
         asked = [i for i, message in enumerate(history) if message.role == Message.Role.USER]
         if not asked:
             raise ChatError("There is nothing to regenerate yet.")
-        model = self.models.for_turn(conversation, None)
-        self.answering(ask.user, conversation, model)
+        model = self.model(ask, conversation)
         last_question = history[asked[-1]]
         answer = _answer(conversation, model)
         plan = _Plan(conversation, model, history[: asked[-1] + 1], [answer], answer)
+        self.answering(plan, ask.user)
         plan.delete_after, plan.truncated, plan.shown = last_question, True, [answer]
         return plan
 
@@ -410,12 +464,12 @@ class _Batch:
         )
         if at is None:
             raise ChatError("Message not found.")
-        model = self.models.for_turn(conversation, None)
-        self.answering(ask.user, conversation, model)
+        model = self.model(ask, conversation)
         question = history[at]
-        question.text = ask.text
         answer = _answer(conversation, model)
         plan = _Plan(conversation, model, history[: at + 1], [answer], answer, changed=[question])
+        self.answering(plan, ask.user)
+        question.text = ask.text
         # The edited message is resent whole so every tab shows the new text.
         plan.delete_after, plan.truncated, plan.shown = question, True, [question, answer]
         return plan
@@ -426,13 +480,13 @@ class _Batch:
         answer = history[-1] if history else None
         if answer is None or answer.role != Message.Role.ASSISTANT or answer.finish_reason != "length":
             raise ChatError("Only an answer cut off at its length limit can be continued.")
-        model = self.models.for_turn(conversation, None)
-        self.answering(ask.user, conversation, model)
+        model = self.model(ask, conversation)
+        # The whole history, the answer so far included, then the request for more.
+        plan = _Plan(conversation, model, history, [], answer, changed=[answer])
+        self.answering(plan, ask.user)
         answer.status = Message.Status.STREAMING
         answer.finish_reason = ""
         answer.model_name, answer.provider_name = model.name, model.provider.name
-        # The whole history, the answer so far included, then the request for more.
-        plan = _Plan(conversation, model, history, [], answer, changed=[answer])
         plan.extra, plan.shown = ({"role": "user", "content": CONTINUE_PROMPT},), [answer]
         return plan
 
@@ -486,7 +540,18 @@ def _save(plans: list[_Plan]) -> None:
             plan.conversation.messages.filter(pk__gt=plan.delete_after.pk).delete()
         for message in plan.changed:
             message.updated = now
-            message.save(update_fields=["text", "status", "finish_reason", "model_name", "provider_name", "updated"])
+            message.save(
+                update_fields=[
+                    "text",
+                    "status",
+                    "finish_reason",
+                    "model_name",
+                    "provider_name",
+                    "billed_team",
+                    "reserved_tokens",
+                    "updated",
+                ]
+            )
     # One INSERT for every new message (all get their ids back).
     Message.objects.bulk_create([message for plan in plans for message in plan.new])
     for plan in plans:
@@ -506,7 +571,7 @@ def _save(plans: list[_Plan]) -> None:
             )
 
 
-def _new_conversation(ask: Ask, models: _Models) -> Conversation:
+def _new_conversation(ask: Ask) -> Conversation:
     """A conversation the send makes, with the settings the page held for it (checked as the
     settings panel's are)."""
     options = ask.options or {}
@@ -520,7 +585,6 @@ def _new_conversation(ask: Ask, models: _Models) -> Conversation:
             conversation.tools = registry.clean_names(options["tools"])
         except ValueError as error:
             raise ChatError(str(error)) from None
-    conversation.model = models.for_turn(conversation, ask.model)
     return conversation
 
 

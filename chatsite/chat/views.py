@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from chatsite.chat import turns
+from chatsite.chat.budgets import remaining
 from chatsite.chat.files import TEXT_EXTENSIONS, store_upload, too_large
 from chatsite.chat.images import FORMATS, UploadRejected
 from chatsite.chat.models import Attachment, Conversation, Preset
@@ -18,6 +19,7 @@ from chatsite.chat.payloads import attachment_payload, conversation_payload, mes
 from chatsite.lib.text import TextRefused, check_value
 from chatsite.providers.bootstrap import localmodel_down_reason
 from chatsite.providers.models import LanguageModel
+from chatsite.teams import access
 from chatsite.tools import registry
 
 
@@ -59,7 +61,7 @@ def _refusals(view):
     return wrapper
 
 
-def _model_choices() -> list[dict]:
+def _model_choices(allowed: list[LanguageModel]) -> list[dict]:
     return [
         {
             "id": str(m.code),
@@ -68,7 +70,7 @@ def _model_choices() -> list[dict]:
             "is_demo": m.provider.managed == "local",
             "abilities": m.abilities(),
         }
-        for m in LanguageModel.objects.usable()
+        for m in allowed
     ]
 
 
@@ -78,9 +80,16 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
     messages = []
     if conversation:
         messages = [message_payload(m) for m in conversation.messages.prefetch_related("attachments")]
-    models = _model_choices()
-    default = turns.default_model()
+    allowed = turns.models_for(request.user)
+    allowed_ids = {m.pk for m in allowed}
+    models = _model_choices(allowed)
+    default = next((m for m in allowed if m.is_default), allowed[0] if allowed else None)
     current = conversation.model if conversation and conversation.model else default
+    # A conversation whose model is no longer allowed to this user says so (and the picker
+    # offers the allowed ones).
+    unavailable = None
+    if current is not None and current not in allowed:
+        unavailable = turns.not_allowed(current, allowed)
     config = {
         "conversation": conversation_payload(conversation) if conversation else None,
         "messages": messages,
@@ -99,11 +108,17 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
         "demo_notice": bool(current and current.provider.managed == "local"),
         "demo_down": localmodel_down_reason(current.provider) if current else None,
         "no_models": not models,
-        "presets": [preset_payload(p) for p in Preset.objects.select_related("model__provider")],
+        "model_unavailable": unavailable,
+        "budget": remaining(access.rules(), request.user.pk),
+        "presets": [preset_payload(p, allowed_ids) for p in Preset.objects.select_related("model__provider")],
         "preset_url": "/presets/",
         "tools": registry.choices(),
     }
-    conversations = Conversation.objects.for_user(request.user).only("code", "title", "updated")[:200]
+    conversations = (
+        Conversation.objects.for_user(request.user)
+        .filter(archived_at__isnull=True)
+        .only("code", "title", "updated")[:200]
+    )
     return render(
         request, "chat/chat.html", {"conversation": conversation, "conversations": conversations, "config": config}
     )
@@ -113,7 +128,7 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
 @_refusals
 def create(request: HttpRequest) -> JsonResponse:
     model_code = _json_body(request).get("model")
-    model = turns.pick_model(model_code) if model_code else turns.default_model()
+    model = turns.pick_model(model_code, request.user) if model_code else turns.default_model(request.user)
     conversation = Conversation.objects.create(owner=request.user, model=model)
     return JsonResponse(conversation_payload(conversation), status=201)
 
@@ -143,17 +158,17 @@ def delete(request: HttpRequest, code) -> JsonResponse:
 @_refusals
 def set_model(request: HttpRequest, code) -> JsonResponse:
     conversation = _conversation_or_404(request, code)
-    conversation.model = turns.pick_model(_json_body(request).get("model"))
+    conversation.model = turns.pick_model(_json_body(request).get("model"), request.user)
     conversation.save(update_fields=["model", "updated"])
     return JsonResponse(conversation_payload(conversation))
 
 
-def _settings_from(body: dict, current_prompt: str = "", current_parameters: dict | None = None):
+def _settings_from(user, body: dict, current_prompt: str = "", current_parameters: dict | None = None):
     """(system prompt, parameters, model or None) from a request body; ChatError or
     ParameterError saying why not."""
     prompt = turns.check_system_prompt(body.get("system_prompt", current_prompt))
     parameters = clean_parameters(body.get("parameters", current_parameters or {}))
-    model = turns.pick_model(body["model"]) if body.get("model") else None
+    model = turns.pick_model(body["model"], user) if body.get("model") else None
     return prompt, parameters, model
 
 
@@ -165,7 +180,7 @@ def set_options(request: HttpRequest, code) -> JsonResponse:
     conversation = _conversation_or_404(request, code)
     body = _json_body(request)
     conversation.system_prompt, conversation.parameters, model = _settings_from(
-        body, conversation.system_prompt, conversation.parameters
+        request.user, body, conversation.system_prompt, conversation.parameters
     )
     conversation.model = model or conversation.model
     if "tools" in body:
@@ -185,13 +200,13 @@ def create_preset(request: HttpRequest) -> JsonResponse:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
         return _error("Give the preset a name of at most 100 characters.")
-    prompt, parameters, model = _settings_from(body)
+    prompt, parameters, model = _settings_from(request.user, body)
     if Preset.objects.filter(name=name.strip()).exists():
         return _error("A preset with that name exists already.")
     preset = Preset.objects.create(
         name=name.strip(), system_prompt=prompt, parameters=parameters, model=model, created_by=request.user
     )
-    return JsonResponse(preset_payload(preset), status=201)
+    return JsonResponse(preset_payload(preset, {model.pk} if model else set()), status=201)
 
 
 @require_POST

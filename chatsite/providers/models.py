@@ -68,6 +68,22 @@ class LanguageModel(models.Model):
     abilities_by_hand = models.BooleanField(
         default=False, help_text="The abilities were set by an admin; untick to take them from GET /models again."
     )
+    # What the provider charges, per million tokens, in the site's currency (teams.TeamSettings):
+    # costs and cost budgets are reckoned from these. Empty: costs nothing.
+    price_input = models.DecimalField(
+        "input price", max_digits=12, decimal_places=4, null=True, blank=True, help_text="Per million prompt tokens."
+    )
+    price_cached_input = models.DecimalField(
+        "cached input price",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Per million cached prompt tokens; the input price when empty.",
+    )
+    price_output = models.DecimalField(
+        "output price", max_digits=12, decimal_places=4, null=True, blank=True, help_text="Per million answer tokens."
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     objects = LanguageModelQuerySet.as_manager()
@@ -101,6 +117,7 @@ class LanguageModel(models.Model):
         self.max_output_tokens = abilities["max_output"]
 
 
+PRICE_FIELDS = ("price_input", "price_cached_input", "price_output")
 ABILITY_FLAGS = ("vision", "tools", "reasoning", "json", "logprobs", "audio", "files", "web_search")
 # The model fields an admin edits as "abilities".
 ABILITY_FIELDS = (*ABILITY_FLAGS, "context_length", "max_output_tokens")

@@ -16,8 +16,8 @@ export class ChatProtocol {
   // shown conversation's id or null; onConversation(conversation) for `conversation` frames;
   // onCreated(conversation) when this tab's new chat was made; onChange() after each frame for
   // the shown conversation.
-  constructor({ path, maxFrameBytes, maxMessageChars, messages, status, conversationId, showError, onConversation, onCreated, onChange }) {
-    Object.assign(this, { path, maxFrameBytes, maxMessageChars, messages, status, conversationId, showError, onConversation, onCreated, onChange });
+  constructor({ path, maxFrameBytes, maxMessageChars, messages, status, conversationId, showError, onConversation, onCreated, onBudget, onChange }) {
+    Object.assign(this, { path, maxFrameBytes, maxMessageChars, messages, status, conversationId, showError, onConversation, onCreated, onBudget, onChange });
     this.refs = 0;
     this.awaitingRef = null; // the `ref` of this tab's new-chat send the server has not answered yet
     this.resyncAsked = false;
@@ -139,6 +139,7 @@ export class ChatProtocol {
       return;
     }
     if (f.type === 'conversation') return this.onConversation(f.conversation);
+    if (f.type === 'budget') return this.onBudget?.(f.budget);
     const id = this.conversationId();
     if (!id || f.conversation !== id) return;
     if (['delta', 'snapshot', 'done'].includes(f.type)) this.heardSinceOpen = true;

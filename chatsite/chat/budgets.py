@@ -1,0 +1,178 @@
+"""Budgets, checked as turns are taken: in the batch's transaction, before any provider is called.
+
+A budget caps a user, or a team's members together (teams/models.py Budget): messages a minute,
+tokens a day and a month, cost a month. A turn is refused, saying which limit, how much is
+left and when it resets, when nothing is left; a running answer is never cut. While it streams
+an answer holds back an estimate of its tokens (Message.reserved_tokens), and the batch locks
+the budget rows it checks, so two tabs (or two processes) cannot both spend the last tokens.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Q, Sum
+from django.utils import formats, timezone
+
+from chatsite.chat.models import Message
+from chatsite.chat.usage import CHARS_PER_TOKEN
+from chatsite.providers.models import LanguageModel
+from chatsite.teams.access import Rules
+from chatsite.teams.models import Budget, DailyUsage, TeamSettings
+from chatsite.teams.usage import periods
+
+ANSWER_ESTIMATE = 1000  # tokens an answer is assumed to take when no length limit is set
+
+
+class OverBudget(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class _Tally:
+    """What one user or team spent and holds back, today and this month."""
+
+    day_tokens: int = 0
+    month_tokens: int = 0
+    month_cost: Decimal = Decimal(0)
+    held_tokens: int = 0  # by answers streaming now
+
+
+def estimate(texts: list[str], parameters: dict) -> int:
+    """The tokens a turn holds back while it streams: its prompt, and its length limit or a guess."""
+    prompt = sum(len(text) for text in texts) // CHARS_PER_TOKEN
+    return prompt + int(parameters.get("max_tokens") or ANSWER_ESTIMATE)
+
+
+class Budgets:
+    """The budgets of one batch's users and teams (read and locked once), and the turns it admits."""
+
+    def __init__(self, rules: Rules, user_ids: set[int], *, lock: bool = True) -> None:
+        self.rules = rules
+        self.by_user: dict[int, Budget] = {}
+        self.by_team: dict[int, Budget] = {}
+        if not rules.any_budget:
+            return
+        team_ids = {team for user in user_ids for team in rules.teams_of.get(user, ())}
+        # Locked until the batch commits: another process checking them waits for this one's
+        # reservations (on SQLite the one writer already orders batches).
+        budgets = Budget.objects.filter(Q(user__in=user_ids) | Q(team__in=team_ids))
+        for budget in budgets.select_for_update() if lock else budgets:
+            if budget.user_id:
+                self.by_user[budget.user_id] = budget
+            else:
+                self.by_team[budget.team_id] = budget
+        if not (self.by_user or self.by_team):
+            return
+        self.today, month_start, self.day_end, self.month_end = periods()
+        self.users: defaultdict[int, _Tally] = defaultdict(_Tally)
+        self.teams: defaultdict[int, _Tally] = defaultdict(_Tally)
+        spent = DailyUsage.objects.filter(day__gte=month_start).filter(
+            Q(user__in=list(self.by_user)) | Q(team__in=list(self.by_team))
+        )
+        for user, team, day, tokens, cost in spent.values_list("user", "team", "day", "total_tokens", "cost"):
+            for tally in ([self.users[user]] if user in self.by_user else []) + (
+                [self.teams[team]] if team in self.by_team else []
+            ):
+                tally.month_tokens += tokens
+                tally.month_cost += cost
+                if day == self.today:
+                    tally.day_tokens += tokens
+        streaming = Message.objects.filter(status=Message.Status.STREAMING, reserved_tokens__gt=0)
+        for user, held in (
+            streaming.filter(conversation__owner__in=list(self.by_user))
+            .values_list("conversation__owner")
+            .annotate(held=Sum("reserved_tokens"))
+        ):
+            self.users[user].held_tokens += held
+        for team, held in (
+            streaming.filter(billed_team__in=list(self.by_team))
+            .values_list("billed_team")
+            .annotate(held=Sum("reserved_tokens"))
+        ):
+            self.teams[team].held_tokens += held
+
+    def admit(self, user, team_id: int | None, tokens: int, model: LanguageModel) -> None:
+        """Hold `tokens` back for a new answer of this user's, billed to this team, or OverBudget."""
+        checks = []
+        if budget := self.by_user.get(user.pk):
+            checks.append(("Your", budget, self.users[user.pk]))
+        if team_id is not None and (budget := self.by_team.get(team_id)):
+            checks.append((f"Team {self.rules.names.get(team_id, '')}’s", budget, self.teams[team_id]))
+        price = model.price_output or model.price_input or Decimal(0)
+        for whose, budget, tally in checks:
+            self._check(whose, budget, tally, price)
+        for _, _, tally in checks:
+            tally.held_tokens += tokens
+
+    def _check(self, whose: str, budget: Budget, tally: _Tally, price: Decimal) -> None:
+        limits = [
+            ("tokens for today", budget.tokens_per_day, tally.day_tokens, self.day_end),
+            ("tokens for this month", budget.tokens_per_month, tally.month_tokens, self.month_end),
+        ]
+        for what, limit, used, resets in limits:
+            if limit is not None and used + tally.held_tokens >= limit:
+                raise OverBudget(_message(whose, what, limit, used, tally.held_tokens, resets))
+        if budget.cost_per_month is not None:
+            held_cost = tally.held_tokens * price / Decimal(1_000_000)
+            if tally.month_cost + held_cost >= budget.cost_per_month:
+                currency = TeamSettings.current().currency
+                raise OverBudget(
+                    f"{whose} budget of {budget.cost_per_month} {currency} for this month is spent "
+                    f"({tally.month_cost:.2f} {currency} used"
+                    + (f", {held_cost:.2f} held by answers still streaming" if held_cost else "")
+                    + f"); it resets {_when(self.month_end)}."
+                )
+
+
+def _message(whose: str, what: str, limit: int, used: int, held: int, resets: datetime) -> str:
+    left = max(0, limit - used - held)
+    text = f"{whose} budget of {limit:,} {what} is used up ({used:,} used"
+    if held:
+        text += f", {held:,} held by answers still streaming"
+    return text + f", {left:,} left); it resets {_when(resets)}."
+
+
+def _when(moment: datetime) -> str:
+    local = timezone.localtime(moment)
+    return f"on {formats.date_format(local, 'DATE_FORMAT')} at {formats.time_format(local, 'TIME_FORMAT')}"
+
+
+def remaining(rules: Rules, user_id: int) -> list[dict]:
+    """What is left of the budgets that apply to this user, for the composer: one entry per
+    limit, {"label", "left", "limit", "resets"} (ISO 8601)."""
+    if not rules.any_budget:
+        return []
+    checker = Budgets(rules, {user_id}, lock=False)
+    if not (checker.by_user or checker.by_team):
+        return []
+    shown = []
+    for whose, budget, tally in [
+        *(("You", budget, checker.users[user_id]) for budget in [checker.by_user.get(user_id)] if budget),
+        *(
+            (rules.names.get(team, ""), checker.by_team[team], checker.teams[team])
+            for team in rules.teams_of.get(user_id, ())
+            if team in checker.by_team
+        ),
+    ]:
+        for label, limit, used, resets in (
+            ("tokens today", budget.tokens_per_day, tally.day_tokens, checker.day_end),
+            ("tokens this month", budget.tokens_per_month, tally.month_tokens, checker.month_end),
+            ("cost this month", budget.cost_per_month, tally.month_cost, checker.month_end),
+        ):
+            if limit is not None:
+                left = limit - used - (tally.held_tokens if label.startswith("tokens") else 0)
+                shown.append(
+                    {
+                        "label": f"{whose}: {label}",
+                        "left": str(max(left, 0)),
+                        "limit": str(limit),
+                        "resets": resets.isoformat(),
+                    }
+                )
+    return shown

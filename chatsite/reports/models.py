@@ -1,0 +1,39 @@
+"""What admins see of everyone's history, and the record of each time they look."""
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEntry(models.Model):
+    """One look by an admin or a team admin at someone else's conversation or message.
+
+    Written by every admin path that shows another person's messages (the change pages and
+    their inlines, search results, the transcript view); never changed or deleted in the admin.
+    """
+
+    class View(models.TextChoices):
+        TRANSCRIPT = "transcript", "transcript"
+        CHANGE = "change", "change page"
+        SEARCH = "search", "search results"
+        MESSAGE = "message", "message"
+
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_by")
+    # Kept as ids and a title too: the record outlives the conversation it is about.
+    conversation = models.ForeignKey(
+        "chat.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    conversation_code = models.UUIDField(null=True, blank=True)
+    conversation_title = models.CharField(max_length=200, blank=True)
+    message = models.ForeignKey("chat.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    view = models.CharField(max_length=12, choices=View.choices)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = "read of a conversation"
+        verbose_name_plural = "reads of conversations"
+
+    def __str__(self) -> str:
+        return f"{self.reader} read {self.owner}'s “{self.conversation_title}”"
