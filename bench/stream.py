@@ -601,6 +601,26 @@ class Bench:
         self.manage(env, "shell", "-c", script)
         return names
 
+    def make_teams(self, env: dict[str, str], names: list[str]) -> None:
+        """Access rules and budgets on every turn: the model allowed to one team of all the users,
+        large budgets for each user and for the team (so every check runs and none refuses)."""
+        script = (
+            "from django.contrib.auth import get_user_model\n"
+            "from django.contrib.auth.models import Group\n"
+            "from chatsite.providers.models import LanguageModel\n"
+            "from chatsite.teams.models import Budget, Team\n"
+            "group = Group.objects.create(name='Bench')\n"
+            "team = Team.objects.create(group=group)\n"
+            f"users = list(get_user_model().objects.filter(username__in={names!r}))\n"
+            "group.user_set.add(*users)\n"
+            f"team.allowed_models.add(*LanguageModel.objects.filter(name={MODEL!r}))\n"
+            "budgets = [Budget(user=u, tokens_per_day=10**9, messages_per_minute=10**6) for u in users]\n"
+            "Budget.objects.bulk_create(budgets)\n"
+            "Budget.objects.create(team=team, tokens_per_month=10**12, cost_per_month=10**6)\n"
+            "from chatsite.teams.access import changed; changed()\n"
+        )
+        self.manage(env, "shell", "-c", script)
+
     def start_server(self, env: dict[str, str]) -> tuple[int, int]:
         port = free_port()
         child = self.procs.start(
@@ -858,6 +878,9 @@ class Bench:
         self.manage(env, "collectstatic", "--noinput")
         names = self.create_users(env, max(args.users, 1))
         port, self.server_pid = self.start_server(env)
+        if args.teams:
+            self.log("Every user in a team the model is allowed to, with budgets for each and for the team…")
+            self.make_teams(env, names)
         self.log(f"chatsite http://127.0.0.1:{port} (pid {self.server_pid}), settings {self.results['settings']}")
         limits = httpx.Limits(max_connections=args.users + 10, max_keepalive_connections=args.users + 10)
         async with httpx.AsyncClient(timeout=httpx.Timeout(60), limits=limits) as self.http:
@@ -1058,6 +1081,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="serve on PostgreSQL (a fresh database made on this server for the run, dropped after)",
     )
     parser.add_argument("--redis-url", metavar="URL", help="serve with this Redis (channel layer and cache)")
+    parser.add_argument(
+        "--teams", action="store_true", help="every turn checks access rules and budgets (one team, budgets for all)"
+    )
     parser.add_argument("--coalesce-ms", type=float, help="STREAM_COALESCE_MS for the server")
     parser.add_argument("--flush-seconds", type=float, help="STREAM_FLUSH_SECONDS for the server")
     parser.add_argument(

@@ -4,12 +4,15 @@ The rules are read once per change, not per turn: every change to a team, its mo
 budgets or members puts a new version token in the cache (shared by every process when the
 cache is Redis), and each process re-reads the rules when the token differs from the one it
 read them under (a few queries), so a turn only costs a cache read. (A token, not a counter: a
-cache that was cleared or restarted must not give a version some process already saw.)
+cache that was cleared or restarted must not give a version some process already saw.) With the
+in-memory cache of a single process, another process's change (a management command) is not
+seen through the token, so the rules are also re-read every RULES_SECONDS.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ from chatsite.providers.models import LanguageModel, Provider
 from chatsite.teams.models import Budget, Team, TeamProviderKey
 
 VERSION_KEY = "chatsite:team-rules-version"
+RULES_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Rules:
     names: dict[int, str] = field(default_factory=dict)  # team -> its name
     keys: dict[tuple[int, int], str] = field(default_factory=dict)  # (team, provider) -> its key
     any_budget: bool = False
+    read_at: float = 0.0  # time.monotonic() when they were read
 
     def may_use(self, user, model: LanguageModel) -> bool:
         if model.pk not in self.restricted or user.is_superuser:
@@ -63,9 +68,9 @@ def rules() -> Rules:
     if version is None:
         cache.add(VERSION_KEY, uuid.uuid4().hex, None)
         version = cache.get(VERSION_KEY)
-    if _current.version != version:
+    if _current.version != version or time.monotonic() - _current.read_at > RULES_SECONDS:
         with _lock:
-            if _current.version != version:
+            if _current.version != version or time.monotonic() - _current.read_at > RULES_SECONDS:
                 _current = _read(version)
     return _current
 
@@ -100,6 +105,7 @@ def _read(version: str) -> Rules:
         names=names,
         keys=keys,
         any_budget=Budget.objects.exists(),
+        read_at=time.monotonic(),
     )
 
 
