@@ -26,6 +26,8 @@ from chatsite.chat.payloads import message_payload
 from chatsite.chat.request import RequestPlan, UpstreamRequest, build_async
 from chatsite.chat.search import search_conversations
 from chatsite.chat.structured import check_json_answer
+from chatsite.chat.titles import name_conversation
+from chatsite.chat.turns import title_from
 from chatsite.chat.usage import estimate_usage
 from chatsite.lib.text import storable
 from chatsite.providers.client import stream_reads
@@ -246,6 +248,26 @@ class Generation:
             )
         if spent is not None and spent.total_tokens:
             await self._announce_budget()
+        self._name_conversation()
+
+    def _name_conversation(self) -> None:
+        """After a new conversation's first answer, a title model may name it (titles.py)."""
+        questions = [message for message in self.plan.history if message.role == Message.Role.USER]
+        conversation = self.plan.conversation
+        if self.answer.status != Message.Status.COMPLETE or len(questions) != 1:
+            return
+        if conversation.title != title_from(questions[0].text):  # named otherwise (a file's name, the user)
+            return
+        self.runtime.spawn(
+            name_conversation(
+                self.runtime,
+                self.conversation,
+                conversation.owner_id,
+                conversation.title,
+                questions[0].text,
+                self.answer.text,
+            )
+        )
 
     def _spent(self) -> Spent | None:
         """What this generation used, for its day's usage and its budgets (None when the provider

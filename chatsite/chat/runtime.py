@@ -57,6 +57,7 @@ class Runtime:
         self.closing = False
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task] = []
+        self._spawned: set[asyncio.Task] = set()  # background work of answers (titles): kept alive
 
     # -- what requests use -------------------------------------------------------------------
 
@@ -79,6 +80,13 @@ class Runtime:
         self.generations[turn.answer.pk] = generation
         generation.start()
         return generation
+
+    def spawn(self, work) -> asyncio.Task:
+        """Run a coroutine in the background, kept alive until it ends (closed with the runtime)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+        return task
 
     def socket_opened(self, user_id: int, channel: str) -> str | None:
         """Count a socket of this user's; the reason to refuse it past their cap, or None."""
@@ -152,10 +160,10 @@ class Runtime:
         await self.close()
 
     async def close(self) -> None:
-        """Stop the background loops and close the provider client."""
-        for task in self._tasks:
+        """Stop the background loops and work, and close the provider client."""
+        for task in [*self._tasks, *self._spawned]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._spawned, return_exceptions=True)
         self._tasks = []
         if self._session is not None:
             await self._session.close()

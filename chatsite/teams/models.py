@@ -51,6 +51,14 @@ class TeamSettings(models.Model):
         help_text="Delete conversations older than this many days (manage.py pruneconversations).",
     )
     currency = models.CharField(max_length=3, default="USD", help_text="For prices and costs, e.g. USD, EUR, CNY, JPY.")
+    title_model = models.ForeignKey(
+        "providers.LanguageModel",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="A cheap model that names each new conversation after its first answer. Empty: its first words.",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "site settings"
