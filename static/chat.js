@@ -1,7 +1,7 @@
 // The chat page: shows one conversation and streams its answers over the websocket
 // (docs/websocket.md). This module only wires the parts in ./js/ together and holds which
 // conversation is shown.
-import { postJSON } from './js/net.js';
+import { getJSON, postJSON } from './js/net.js';
 import { AttachmentTray } from './js/attachments.js';
 import { errorBanner } from './js/banner.js';
 import { MessageList } from './js/messages.js';
@@ -15,6 +15,7 @@ import { showBudget } from './js/budget.js';
 import { settingsPanel } from './js/settings.js';
 
 const config = JSON.parse(document.getElementById('chat-config').textContent);
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
 const $ = (id) => document.getElementById(id);
 
 let conversation = config.conversation; // {id, title, model, …}, or null for a new chat
@@ -138,6 +139,33 @@ settingsPanel({
   currentModel: () => picker.value,
 });
 
+// A long conversation opens with its last messages; older ones come as the reader scrolls up.
+function olderOnScroll() {
+  let hasOlder = config.has_older;
+  let loading = false;
+  const scroller = $('messages');
+  const more = async () => {
+    if (!hasOlder || loading || !conversation || scroller.scrollTop > 300) return;
+    const oldest = messages.all[0];
+    if (!oldest) return;
+    loading = true;
+    try {
+      const url = `${config.older_url.replace(ZERO_UUID, conversation.id)}?before=${encodeURIComponent(oldest.id)}`;
+      const answer = await getJSON(url);
+      messages.prepend(answer.messages);
+      hasOlder = answer.has_older;
+      updateControls();
+    } catch (err) {
+      banner.show(err.message);
+    } finally {
+      loading = false;
+    }
+    if (scroller.scrollHeight <= scroller.clientHeight) more(); // not enough to scroll yet
+  };
+  scroller.addEventListener('scroll', more, { passive: true });
+  requestAnimationFrame(more);
+}
+
 picker.fill(conversation?.model || config.default_model);
 showTitle();
 showBudget($('budget-left'), config.budget);
@@ -146,6 +174,7 @@ if (config.model_unavailable) banner.show(config.model_unavailable);
 // A message still streaming when the page was rendered has an unknown seq (-1): the
 // snapshot that answers our subscribe replaces its text, and deltas continue from there.
 for (const data of config.messages) messages.upsert(data, data.status === 'streaming' ? -1 : 0);
+olderOnScroll();
 updateControls();
 messages.scrollToBottom();
 protocol.connect(composer);

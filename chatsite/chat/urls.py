@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("c/new/", views.create, name="create"),
     path("c/<uuid:code>/", views.index, name="conversation"),
+    path("c/<uuid:code>/messages/", views.older_messages, name="older_messages"),
     path("c/<uuid:code>/rename/", views.rename, name="rename"),
     path("c/<uuid:code>/delete/", views.delete, name="delete"),
     path("c/<uuid:code>/model/", views.set_model, name="set_model"),

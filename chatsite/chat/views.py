@@ -74,12 +74,39 @@ def _model_choices(allowed: list[LanguageModel]) -> list[dict]:
     ]
 
 
+# Messages a page shows at first, and each time the reader scrolls back to the top: a
+# conversation of thousands opens as fast as one of fifty.
+PAGE_MESSAGES = 50
+
+
+def _page_of_messages(conversation: Conversation, before: int | None = None) -> tuple[list[dict], bool]:
+    """The PAGE_MESSAGES messages before the message with pk `before` (the last ones when None),
+    oldest first, and whether there are older ones."""
+    queryset = conversation.messages.order_by("-pk").prefetch_related("attachments")
+    if before is not None:
+        queryset = queryset.filter(pk__lt=before)
+    page = list(queryset[: PAGE_MESSAGES + 1])
+    return [message_payload(m) for m in reversed(page[:PAGE_MESSAGES])], len(page) > PAGE_MESSAGES
+
+
+@require_GET
+def older_messages(request: HttpRequest, code) -> JsonResponse:
+    """The page of messages before `?before=<message id>`, for a reader scrolling back."""
+    conversation = _conversation_or_404(request, code)
+    try:
+        before = conversation.messages.only("pk").get(code=request.GET.get("before")).pk
+    except (ValidationError, ValueError, TypeError, conversation.messages.model.DoesNotExist):
+        return _error("Message not found.", 404)
+    messages, has_older = _page_of_messages(conversation, before)
+    return JsonResponse({"messages": messages, "has_older": has_older})
+
+
 @require_GET
 def index(request: HttpRequest, code=None) -> HttpResponse:
     conversation = _conversation_or_404(request, code) if code else None
-    messages = []
+    messages, has_older = [], False
     if conversation:
-        messages = [message_payload(m) for m in conversation.messages.prefetch_related("attachments")]
+        messages, has_older = _page_of_messages(conversation)
     allowed = turns.models_for(request.user)
     allowed_ids = {m.pk for m in allowed}
     models = _model_choices(allowed)
@@ -93,6 +120,8 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
     config = {
         "conversation": conversation_payload(conversation) if conversation else None,
         "messages": messages,
+        "has_older": has_older,
+        "older_url": "/c/00000000-0000-0000-0000-000000000000/messages/",
         "models": models,
         "default_model": str(default.code) if default else None,
         "current_model": str(current.code) if current else None,

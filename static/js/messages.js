@@ -67,6 +67,24 @@ export class MessageList {
     return m;
   }
 
+  // Older messages (oldest first) put above the ones shown, the reader's place kept.
+  prepend(datas) {
+    const fresh = datas.filter((data) => !this.byId.has(data.id));
+    if (!fresh.length) return;
+    const before = this.scroller.scrollHeight;
+    const first = this.scroller.querySelector('article');
+    const entries = fresh.map((data) => {
+      const m = { id: data.id, role: data.role, seq: 0, editing: false };
+      buildMessage(m);
+      this.scroller.insertBefore(m.el, first);
+      return [m.id, m];
+    });
+    // The records stay in conversation order: edits and truncations count on it.
+    this.byId = new Map([...entries, ...this.byId]);
+    for (const data of fresh) this.upsert(data);
+    this.scroller.scrollTop += this.scroller.scrollHeight - before;
+  }
+
   // A delta's additions (the caller has checked its seq), shown with the next animation frame.
   append(m, f) {
     m.text += f.text;

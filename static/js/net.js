@@ -41,6 +41,19 @@ async function post(url, body, headers = {}) {
   return data;
 }
 
+// GET and return the JSON answer; throw an Error whose message is fit to show.
+export async function getJSON(url) {
+  let res;
+  try {
+    res = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+  } catch {
+    throw new Error('Could not reach the server.');
+  }
+  const data = (res.headers.get('Content-Type') || '').includes('json') ? await res.json().catch(() => null) : null;
+  if (!res.ok || !data) throw new Error(data?.error || `Request failed (${res.status}).`);
+  return data;
+}
+
 export function postJSON(url, data = {}) {
   return post(url, JSON.stringify(data), { 'Content-Type': 'application/json' });
 }
