@@ -127,9 +127,11 @@ INSTALLED_APPS = [
     "chatsite.chat",
     "chatsite.tools",
     "chatsite.reports",
+    "chatsite.ops",
 ]
 
 MIDDLEWARE = [
+    "chatsite.ops.logs.RequestLog",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -255,6 +257,7 @@ HTTPS = env_bool("HTTPS", False)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probed over plain HTTP on the inside
 SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
@@ -331,12 +334,25 @@ OPENAI_MODEL = env_str("OPENAI_MODEL")
 # Start the bundled SmolLM2 demo model when no provider is configured.
 LOCAL_MODEL = env_bool("LOCAL_MODEL", True)
 
+# Logs: text lines, or one JSON object per line for log shippers (LOG_FORMAT=json); one line
+# per request and per answer (chatsite/ops/logs.py), never a message's text or a key.
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"()": "chatsite.ops.logs.TextFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "chatsite.ops.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "daphne": {"level": "WARNING"},
+        # Django's own request errors repeat what chatsite.requests says.
+        "django.request": {"level": "ERROR"},
     },
 }
+# Prometheus metrics of each process on a listener of their own, e.g. 127.0.0.1:9464 (empty: off).
+METRICS_ADDRESS = env_str("METRICS_ADDRESS")

@@ -30,6 +30,7 @@ from chatsite.chat.titles import name_conversation
 from chatsite.chat.turns import title_from
 from chatsite.chat.usage import estimate_usage
 from chatsite.lib.text import storable
+from chatsite.ops import logs, metrics
 from chatsite.providers.client import stream_reads
 from chatsite.providers.events import (
     Citations,
@@ -132,6 +133,7 @@ class Generation:
         # The last request's own counts: what the conversation now carries into the next one.
         self.last_usage: Usage | None = None
         self.seq = 0
+        self.error_kind: str | None = None  # a provider's failure, for the metrics and the log
         self.stop_requested = False
         self.task: asyncio.Task | None = None
         # What the flusher last wrote (saving.Flusher).
@@ -187,6 +189,7 @@ class Generation:
         except ProviderError as error:
             answer.status = Message.Status.ERROR
             answer.error = error.message
+            self.error_kind = error.code
         except Unprepared as error:
             answer.status = Message.Status.ERROR
             answer.error = str(error)
@@ -246,6 +249,7 @@ class Generation:
             await self.layer.group_send(
                 self.group, {"type": events.DONE, "conversation": self.conversation, "message": self._payload()}
             )
+            self._account()
         if spent is not None and spent.total_tokens:
             await self._announce_budget()
         self._name_conversation()
@@ -267,6 +271,31 @@ class Generation:
                 questions[0].text,
                 self.answer.text,
             )
+        )
+
+    def _account(self) -> None:
+        """The answer's line in the log and its figures in the metrics (ids and counts only)."""
+        answer = self.answer
+        metrics.answer_ended(answer.status, answer.first_token_ms, answer.duration_ms, answer.completion_tokens or 0)
+        if self.error_kind:
+            metrics.provider_errors.labels(self.error_kind).inc()
+        logs.answers.info(
+            "answer %s",
+            answer.status,
+            extra={
+                "status": answer.status,
+                "user_id": self.plan.conversation.owner_id,
+                "conversation_id": self.conversation,
+                "message_id": self.answer_id,
+                "model": answer.model_name,
+                "provider": answer.provider_name,
+                "prompt_tokens": answer.prompt_tokens,
+                "completion_tokens": answer.completion_tokens,
+                "total_tokens": answer.total_tokens,
+                "first_token_ms": answer.first_token_ms,
+                "duration_ms": answer.duration_ms,
+                "error_kind": self.error_kind,
+            },
         )
 
     def _spent(self) -> Spent | None:

@@ -32,6 +32,7 @@ from chatsite.chat.generation import Generation
 from chatsite.chat.limits import sockets_refusal
 from chatsite.chat.runner import TurnRunner
 from chatsite.lib import daphne
+from chatsite.ops import metrics
 from chatsite.providers import bootstrap
 from chatsite.providers.client import new_session
 
@@ -232,7 +233,14 @@ def _serving(loop: asyncio.AbstractEventLoop) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, begin, signum)
     tune_garbage_collector()  # everything is loaded by now
-    loop.call_soon(lambda: current().start(reap_now=True))
+
+    def start() -> None:
+        runtime = current()
+        runtime.start(reap_now=True)
+        if settings.METRICS_ADDRESS:
+            metrics.serve(settings.METRICS_ADDRESS, runtime)
+
+    loop.call_soon(start)
 
 
 async def _shut_down(runtime: Runtime) -> None:

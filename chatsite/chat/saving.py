@@ -27,6 +27,7 @@ from chatsite.chat import events
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
 from chatsite.lib.text import storable, storable_value
+from chatsite.ops import metrics
 from chatsite.teams import access, usage
 from chatsite.teams.usage import Spent
 
@@ -77,15 +78,20 @@ class Flusher:
 
     def __init__(self, generations: dict[int, Generation]) -> None:
         self.generations = generations
+        self.last_written = 0.0  # time.monotonic() of the last write that went through (the metrics' lag)
 
     async def run_forever(self) -> None:
         while True:
             await asyncio.sleep(settings.STREAM_FLUSH_SECONDS)
             due = self.due(time.monotonic())
             if not due:
+                self.last_written = time.monotonic()
                 continue
+            began = time.monotonic()
             try:
                 failed = await _write_growing(due)
+                self.last_written = time.monotonic()
+                metrics.flushes.observe(self.last_written - began)
             except Exception:
                 log.warning("could not save %d streaming answers; retrying", len(due), exc_info=True)
                 failed = list(due)
