@@ -107,6 +107,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Fernet keys that encrypt provider keys and tool headers in the database, the first one used
+# for new values (chatsite/lib/secrets.py; empty: one derived from SECRET_KEY).
+SECRETS_KEYS = env_list("SECRETS_KEYS", "")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")

@@ -5,6 +5,7 @@ import re
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from playwright.sync_api import expect
 
 from tests.browser import log_in, new_context
@@ -76,3 +77,47 @@ def test_metrics_and_json_logs_count_answers_and_carry_no_text(browser, own_upst
     requests = [line for line in lines if line["logger"] == "chatsite.requests"]
     assert any(r["path"] == "/" and r["status"] == 200 and r["user_id"] for r in requests)
     assert "secret words" not in log and "sk-browser-secret" not in log
+
+
+def test_a_backup_taken_while_the_server_runs_restores_into_a_working_site(browser, own_upstream, tmp_path):
+    from tests.samples import png_bytes
+
+    picture = tmp_path / "red.png"
+    picture.write_bytes(png_bytes())
+    # The operator keeps the key that encrypts the secrets apart from the backups, and gives it
+    # to the restored site (without it the stored provider keys could not be read).
+    keys = {"SECRETS_KEYS": Fernet.generate_key().decode()}
+    with ChatServer(own_upstream.base_url, own_upstream, env=keys) as server:
+        context = new_context(browser, server, None)
+        page = context.new_page()
+        log_in(page)
+        page.wait_for_function("() => window.__sockets.some((s) => s.readyState === WebSocket.OPEN)")
+        page.set_input_files("#attach-input", str(picture))
+        expect(page.locator(".attachment-tray")).to_be_visible()
+        page.fill("#composer-input", "Keep this picture")
+        page.press("#composer-input", "Enter")
+        expect(page.locator('article[data-role="assistant"]').last).to_have_attribute("data-status", "complete")
+        context.close()
+        server._manage("backup", str(tmp_path / "backups"))  # while the server runs
+        [folder] = (tmp_path / "backups").iterdir()
+        assert not (folder / "secret_key").exists()
+        assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    # Another site, from nothing: migrated, stopped, restored, started again.
+    restored = ChatServer(own_upstream.base_url, own_upstream, users=False, env=keys)
+    try:
+        restored.start()
+        restored.process.terminate()
+        restored.process.wait(15)
+        restored._manage("restore", str(folder), "--yes")
+        restored.launch()
+        context = new_context(browser, restored, None)
+        page = context.new_page()
+        log_in(page)
+        page.locator(".conversation-link", has_text="Keep this picture").click()
+        expect(page.locator("article[data-role='user'] .message-body")).to_have_text("Keep this picture")
+        image = page.locator("article[data-role='user'] img.attachment-thumb")
+        expect(image).to_be_visible()
+        assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) == 40  # the file came back
+        context.close()
+    finally:
+        restored.stop()

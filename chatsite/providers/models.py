@@ -4,14 +4,17 @@ import uuid
 
 from django.db import models
 
+from chatsite.lib.secrets import EncryptedTextField
+
 
 class Provider(models.Model):
     name = models.CharField(max_length=100, unique=True)
     base_url = models.URLField(
         max_length=500, help_text="The API root, e.g. https://api.ofox.ai/v1 (without /chat/completions)."
     )
-    # Write-only in the admin; never rendered to a page, a log or an error message.
-    api_key = models.CharField(max_length=500, blank=True)
+    # Write-only in the admin; never rendered to a page, a log or an error message; encrypted
+    # in the database (chatsite/lib/secrets.py).
+    api_key = EncryptedTextField(max_length=500, blank=True)
     enabled = models.BooleanField(default=True)
     extra_body = models.JSONField(
         default=dict,

@@ -14,6 +14,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from chatsite.lib.secrets import EncryptedTextField
+
 
 class TeamSettings(models.Model):
     """The site's own choices, one row, edited by superusers in the admin."""
@@ -107,8 +109,8 @@ class TeamProviderKey(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="provider_keys")
     provider = models.ForeignKey("providers.Provider", on_delete=models.CASCADE, related_name="team_keys")
-    # Write-only in the admin, like the provider's own key.
-    api_key = models.CharField(max_length=500)
+    # Write-only in the admin, like the provider's own key, and encrypted in the database.
+    api_key = EncryptedTextField(max_length=500)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "provider"], name="one_key_per_team_and_provider")]

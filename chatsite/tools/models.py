@@ -4,6 +4,8 @@ a JSON Schema for its arguments."""
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from chatsite.lib.secrets import EncryptedTextField
+
 # The function-name rule of the Chat Completions API.
 NAME_RULE = RegexValidator(r"^[a-zA-Z0-9_-]{1,64}$", "1-64 letters, digits, _ or -.")
 
@@ -25,7 +27,9 @@ class HttpTool(models.Model):
         max_length=500, help_text="Called with POST and the arguments as JSON; must be on TOOL_ALLOWED_URLS."
     )
     # Write-only in the admin, like a provider's key: sent as the Authorization header.
-    authorization = models.CharField(max_length=500, blank=True, help_text="Sent as the Authorization header.")
+    authorization = EncryptedTextField(
+        max_length=500, blank=True, help_text="Sent as the Authorization header (encrypted in the database)."
+    )
     timeout = models.PositiveSmallIntegerField(
         default=10, validators=[MinValueValidator(1), MaxValueValidator(120)], help_text="Seconds."
     )
