@@ -312,6 +312,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Streaming: the growing answer is written to the database every STREAM_FLUSH_SECONDS;
 # deltas that arrive within STREAM_COALESCE_MS of the last frame share the next frame.
 STREAM_FLUSH_SECONDS = env_float("STREAM_FLUSH_SECONDS", 0.5)
+# An answer left streaming this long without a write belongs to a process that died: every
+# process checks twice as often, and marks it interrupted (its text kept).
+STREAM_STALE_SECONDS = env_float("STREAM_STALE_SECONDS", 60)
 STREAM_COALESCE_MS = env_float("STREAM_COALESCE_MS", 20)
 # ...widening with the number of live answers, so that all of them together send about
 # STREAM_FRAME_RATE frames a second, up to STREAM_COALESCE_MAX_MS.

@@ -145,8 +145,7 @@ class ChatServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.command} exited ({self.process.returncode}):\n{self.log()}")
             with contextlib.suppress(httpx.HTTPError):
-                # Without users the login page sends visitors on to the first-run form.
-                if httpx.get(f"{self.url}/accounts/login/", timeout=2).status_code in (200, 302):
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     return self
             if time.monotonic() > deadline:
                 raise RuntimeError(f"manage.py serve did not answer within 30 s:\n{self.log()}")

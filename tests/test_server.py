@@ -4,8 +4,6 @@ daphne started by `manage.py serve` (the `chat_server` fixture, tests/server.py)
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
 import os
 import re
 import socket
@@ -20,6 +18,7 @@ import pytest
 
 from tests.samples import pdf_that_reads_slowly, png_bytes
 from tests.server import API_KEY, PASSWORDS, ChatServer, sandbox_children
+from tests.wsclient import Closed, WebSocket
 
 MB = 1024 * 1024
 
@@ -264,83 +263,27 @@ def test_the_websocket_refuses_a_foreign_origin_at_the_real_server(chat_server):
     assert status_of(upgrade(chat_server, chat_server.url, None)) != 101
 
 
-def ws_open(server: ChatServer, cookie: str) -> socket.socket:
-    """A websocket to /ws/chat/ over a plain socket, past its handshake."""
-    lines = [
-        "GET /ws/chat/ HTTP/1.1",
-        f"Host: 127.0.0.1:{server.port}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
-        "Sec-WebSocket-Version: 13",
-        f"Origin: {server.url}",
-        f"Cookie: sessionid={cookie}",
-    ]
-    sock = connect(server)
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    assert status_of(read_head(sock)) == 101
-    return sock
-
-
-def ws_send_text(sock: socket.socket, text: str) -> None:
-    """One masked text frame, as a browser sends it (RFC 6455 5.2)."""
-    payload = text.encode()
-    mask = os.urandom(4)
-    size = len(payload)
-    if size < 126:
-        head = bytes([0x81, 0x80 | size])
-    elif size < 1 << 16:
-        head = bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
-    else:
-        head = bytes([0x81, 0x80 | 127]) + size.to_bytes(8, "big")
-    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-    with contextlib.suppress(OSError):  # the server may close before all of it is taken
-        sock.sendall(head + mask + masked)
-
-
-def ws_read_frame(sock: socket.socket) -> tuple[int, bytes]:
-    """(opcode, payload) of the server's next frame (servers do not mask)."""
-
-    def exactly(count: int) -> bytes:
-        data = b""
-        while len(data) < count:
-            chunk = sock.recv(count - len(data))
-            if not chunk:
-                raise ConnectionError("closed")
-            data += chunk
-        return data
-
-    first, second = exactly(2)
-    size = second & 0x7F
-    if size == 126:
-        size = int.from_bytes(exactly(2), "big")
-    elif size == 127:
-        size = int.from_bytes(exactly(8), "big")
-    return first & 0x0F, exactly(size)
-
-
 def test_an_oversized_message_gets_its_reason_and_a_close_code_never_a_dropped_socket(chat_server):
     with closing(logged_in(chat_server)) as client:
         cookie = client.cookies["sessionid"]
+    opening = {"origin": chat_server.url, "cookie": f"sessionid={cookie}"}
     # Over CHAT_MAX_FRAME_BYTES: chatsite says why in an error frame, then closes with 4009.
-    sock = ws_open(chat_server, cookie)
-    sock.settimeout(10)
+    ws = WebSocket.open(chat_server.port, **opening)
     try:
-        ws_send_text(sock, json.dumps({"type": "send", "text": "x" * 100_000}))
-        opcode, payload = ws_read_frame(sock)
-        assert opcode == 1 and "too large" in json.loads(payload)["error"]
-        opcode, payload = ws_read_frame(sock)
-        assert opcode == 8 and int.from_bytes(payload[:2], "big") == 4009
+        ws.send_json({"type": "send", "text": "x" * 100_000})
+        assert "too large" in ws.recv_json(10)["error"]
+        with pytest.raises(Closed) as closed:
+            ws.recv_json(10)
+        assert closed.value.code == 4009
     finally:
-        sock.close()
+        ws.close()
     # Far over it (900 KiB): the server's own limit refuses it with the protocol's 1009 and a
     # reason, where the socket used to be dropped without a word (1006).
-    sock = ws_open(chat_server, cookie)
-    sock.settimeout(10)
+    ws = WebSocket.open(chat_server.port, **opening)
     try:
-        ws_send_text(sock, json.dumps({"type": "send", "text": "x" * (900 * 1024)}))
-        opcode, payload = ws_read_frame(sock)
-        assert opcode == 8 and int.from_bytes(payload[:2], "big") == 1009
-        assert b"exceeds payload limit" in payload[2:]
+        ws.send_json({"type": "send", "text": "x" * (900 * 1024)})
+        with pytest.raises(Closed) as closed:
+            ws.recv_json(10)
+        assert closed.value.code == 1009 and b"exceeds payload limit" in closed.value.reason
     finally:
-        sock.close()
+        ws.close()

@@ -60,8 +60,10 @@ FINAL_FIELDS = [
 ]
 TEXT_FIELDS = [*STREAMED, "finish_reason", "error", "json_check"]
 JSON_FIELDS = ["citations", "logprobs", "tool_calls"]
-HEARTBEAT_SECONDS = 10.0  # a silent answer is still touched this often (the reaper goes by it)
-STALE_SECONDS = 60.0  # a streaming row not touched for this long belongs to a process that is gone
+# A silent answer is still touched this often, well within what the reaper calls stale.
+HEARTBEAT_SECONDS = min(10.0, settings.STREAM_STALE_SECONDS / 3)
+# A streaming row not touched for this long belongs to a process that is gone (STREAM_STALE_SECONDS).
+STALE_SECONDS = settings.STREAM_STALE_SECONDS
 FINAL_TRIES = 4
 REAPED = "The server stopped while answering; the text so far is kept."
 # What a refused write raises: the database's errors, or the driver's when it cannot encode a

@@ -1,0 +1,256 @@
+"""The deployment an operator copies from deploy/, for real: Debian's nginx with deploy/nginx.conf
+(TLS, websockets, nothing buffered) in front of two chatsite processes started by the command
+of deploy/chatsite@.service, sharing PostgreSQL, Redis and the uploads' folder.
+
+A stream started on one process is watched, stopped, reloaded and regenerated from the other;
+one process is killed mid-answer and the other marks its answer interrupted with the text saved
+so far. The files are used as they are, with only ports, paths and the certificate put in, so
+a change to them that breaks this breaks the test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from playwright.sync_api import expect
+
+from tests.browser import INSTRUMENT, log_in
+from tests.server import ROOT, ChatServer, free_port
+from tests.upstream import Upstream
+from tests.wsclient import WebSocket
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+pytestmark = pytest.mark.skipif(
+    not (DATABASE_URL.startswith(("postgres://", "postgresql://")) and os.environ.get("REDIS_URL")),
+    reason="several processes need PostgreSQL and Redis: CI's second run has them (DATABASE_URL, REDIS_URL)",
+)
+DEPLOY = ROOT / "deploy"
+VENV = Path(sys.prefix)
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")  # nginx's, in the test's folder
+
+
+def unit(instance: int, port: int, metrics_port: int) -> tuple[list[str], dict[str, str]]:
+    """deploy/chatsite@.service's ExecStart and Environment for one instance, with this test's
+    port, metrics port and paths."""
+    text = (DEPLOY / "chatsite@.service").read_text()
+    command = re.search(r"^ExecStart=(.+)$", text, re.M).group(1)
+    environment = dict(re.findall(r"^Environment=([A-Z_]+)=(.+)$", text, re.M))
+    assert "800%i" in command and "/opt/chatsite/.venv/" in command, command
+    command = command.replace("800%i", str(port)).replace("/opt/chatsite/.venv/", f"{VENV}/")
+    assert environment["METRICS_ADDRESS"] == "127.0.0.1:946%i"
+    environment["METRICS_ADDRESS"] = f"127.0.0.1:{metrics_port}"
+    return command.replace("%i", str(instance)).split(), environment
+
+
+def nginx_site(backends: list[int], https_port: int, http_port: int, certificate: Path, key: Path) -> str:
+    """deploy/nginx.conf with this test's ports and certificate."""
+    site = (DEPLOY / "nginx.conf").read_text()
+    replacements = [
+        (
+            "    server 127.0.0.1:8001;\n    server 127.0.0.1:8002;\n",
+            "".join(f"    server 127.0.0.1:{p};\n" for p in backends),
+        ),
+        (
+            "    listen 443 ssl http2;\n    listen [::]:443 ssl http2;\n",
+            f"    listen 127.0.0.1:{https_port} ssl http2;\n",
+        ),
+        ("    listen 80;\n    listen [::]:80;\n", f"    listen 127.0.0.1:{http_port};\n"),
+        ("/etc/ssl/certs/chat.example.com.pem", str(certificate)),
+        ("/etc/ssl/private/chat.example.com.key", str(key)),
+        ("server_name chat.example.com;", "server_name 127.0.0.1;"),
+    ]
+    for old, new in replacements:
+        assert old in site, f"deploy/nginx.conf changed: {old!r} is not in it"
+        site = site.replace(old, new)
+    return site
+
+
+class Deployment:
+    def __init__(self, tmp: Path, upstream: Upstream) -> None:
+        self.tmp = tmp
+        self.https_port, self.http_port = free_port(), free_port()
+        self.origin = f"https://127.0.0.1:{self.https_port}"
+        self.ports = [free_port(), free_port()]
+        env = {
+            "HTTPS": "1",
+            "TRUSTED_PROXIES": "1",
+            "CSRF_TRUSTED_ORIGINS": self.origin,
+            "SECRET_KEY": "deploy-test-" + "x" * 40,
+            "SECRETS_KEYS": Fernet.generate_key().decode(),
+            "STREAM_STALE_SECONDS": "4",  # a dead process's answers are reaped within seconds
+            "LOG_FORMAT": "json",
+        }
+        # Migrations, static files, users and a fresh database of its own, as for one server.
+        self.server = ChatServer(upstream.base_url, upstream, command="daphne", env=env)
+        self.processes: list[subprocess.Popen | None] = [None, None]
+        self.nginx: subprocess.Popen | None = None
+
+    def start(self) -> Deployment:
+        self.server.start()
+        self.server.process.terminate()  # its own single process: the units' two take over
+        self.server.process.wait(15)
+        for instance in (1, 2):
+            self.launch(instance)
+        self.start_nginx()
+        return self
+
+    def launch(self, instance: int) -> None:
+        port = self.ports[instance - 1]
+        argv, environment = unit(instance, port, free_port())
+        log = open(self.tmp / f"chatsite{instance}.log", "ab")  # noqa: SIM115 - the child's
+        self.processes[instance - 1] = subprocess.Popen(
+            argv, cwd=ROOT, env={**self.server.env, **environment}, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (self.tmp / f"chatsite{instance}.log").read_text()[-3000:]
+            time.sleep(0.1)
+
+    def start_nginx(self) -> None:
+        certificate, key = self.tmp / "cert.pem", self.tmp / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-keyout", str(key), "-out", str(certificate)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        (self.tmp / "site.conf").write_text(nginx_site(self.ports, self.https_port, self.http_port, certificate, key))
+        (self.tmp / "nginx.conf").write_text(
+            f"pid {self.tmp}/nginx.pid;\nerror_log {self.tmp}/nginx-error.log;\nevents {{}}\n"
+            f"http {{\n  include /etc/nginx/mime.types;\n  access_log {self.tmp}/nginx-access.log;\n"
+            + "".join(
+                f"  {kind}_temp_path {self.tmp}/{kind};\n"
+                for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+            )
+            + f"  include {self.tmp}/site.conf;\n}}\n"
+        )
+        self.nginx = subprocess.Popen(
+            ["nginx", "-p", str(self.tmp), "-c", str(self.tmp / "nginx.conf"), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / "nginx.out", "wb"),  # noqa: SIM115
+        )
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(f"{self.origin}/healthz", verify=False, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (self.tmp / "nginx-error.log").read_text()
+            time.sleep(0.1)
+
+    def socket(self, instance: int, cookie: str) -> WebSocket:
+        """A websocket straight to one instance, as nginx would open it for a browser."""
+        return WebSocket.open(self.ports[instance - 1], origin=self.origin, cookie=cookie)
+
+    def stop(self) -> None:
+        for process in [*self.processes, self.nginx]:
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        self.server.stop()
+
+
+@pytest.fixture
+def deployment(tmp_path):
+    if shutil.which("nginx") is None:
+        pytest.fail("nginx is not installed: ./dev test installs Debian's nginx for this test")
+    with Upstream() as upstream:
+        deployment = Deployment(tmp_path, upstream)
+        try:
+            yield deployment.start(), upstream
+        finally:
+            deployment.stop()
+
+
+def answer_of(frames: list[dict]) -> str:
+    return "".join(f["text"] for f in frames if f["type"] == "delta")
+
+
+def test_two_processes_behind_nginx_serve_one_stream_from_either_and_survive_one_dying(browser, deployment):
+    site, upstream = deployment
+    # Through nginx, with TLS: a browser logs in and an answer streams in token by token.
+    upstream.script(tokens=[f" w{i}" for i in range(20)], delay=0.05)
+    context = browser.new_context(base_url=site.origin, ignore_https_errors=True)
+    context.add_init_script(INSTRUMENT)
+    page = context.new_page()
+    log_in(page)
+    page.wait_for_function("() => window.__sockets.some((s) => s.readyState === WebSocket.OPEN)")
+    page.fill("#composer-input", "Through the proxy")
+    page.press("#composer-input", "Enter")
+    body = page.locator('article[data-role="assistant"] .message-body').last
+    expect(body).to_contain_text("w3", timeout=10_000)
+    assert "w19" not in body.text_content()  # seen while it streams: nothing buffered it whole
+    expect(page.locator('article[data-role="assistant"]').last).to_have_attribute("data-status", "complete")
+    cookie = f"sessionid={next(c['value'] for c in context.cookies() if c['name'] == 'sessionid')}"
+    context.close()
+
+    # A long answer started on process 1 is watched from process 2…
+    upstream.script(tokens=[f" t{i}" for i in range(400)], delay=0.02)
+    first = site.socket(1, cookie)
+    first.send_json({"type": "send", "text": "A long one", "ref": "a"})
+    code = first.until(lambda f: f["type"] == "created")[-1]["conversation"]["id"]
+    first.until(lambda f: f["type"] == "delta" and f["seq"] >= 3)
+    second = site.socket(2, cookie)
+    second.send_json({"type": "subscribe", "conversation": code})
+    snapshot = second.until(lambda f: f["type"] == "snapshot")[-1]
+    assert snapshot["message"]["status"] == "streaming" and snapshot["message"]["text"].startswith(" t0 t1")
+    more = second.until(lambda f: f["type"] == "delta" and f["seq"] > snapshot["seq"] + 2)
+    assert answer_of(more).strip()
+    # …stopped from process 2: both tabs see it end as stopped, and so does the database.
+    second.send_json({"type": "stop", "conversation": code})
+    stopped = second.until(lambda f: f["type"] == "done")[-1]["message"]
+    assert stopped["status"] == "stopped"
+    assert first.until(lambda f: f["type"] == "done")[-1]["message"]["status"] == "stopped"
+    assert upstream.wait_disconnects(1, timeout=5)  # the provider's request was closed
+    [(status, text)] = site.server.query(
+        "SELECT status, text FROM chat_message WHERE role = 'assistant' AND text LIKE ' t0%%'"
+    )
+    assert status == "stopped" and text == stopped["text"]
+    # A reload on process 2 shows its end; a regenerate from process 2 streams to process 1's tab.
+    reloaded = site.socket(2, cookie)
+    reloaded.send_json({"type": "subscribe", "conversation": code})
+    assert reloaded.recv_json()["message"]["status"] == "stopped"
+    upstream.script(tokens=["Again", "."], delay=0.02)
+    second.send_json({"type": "regenerate", "conversation": code})
+    again = first.until(lambda f: f["type"] == "done")
+    assert answer_of(again) == "Again." and again[-1]["message"]["status"] == "complete"
+
+    # Process 1 is killed mid-answer: process 2 marks that answer interrupted, its text kept.
+    upstream.script(tokens=[f" k{i}" for i in range(400)], delay=0.02)
+    first.send_json({"type": "send", "conversation": code, "text": "Once more"})
+    first.until(lambda f: f["type"] == "delta" and f["seq"] >= 5)
+    time.sleep(1.0)  # at least one save of the growing answer
+    site.processes[0].send_signal(signal.SIGKILL)
+    site.processes[0].wait(5)
+    killed = second.until(lambda f: f["type"] == "done" and f["message"]["status"] != "complete", timeout=20)[-1]
+    assert killed["message"]["status"] == "interrupted"
+    [(status, text, error)] = site.server.query(
+        "SELECT status, text, error FROM chat_message WHERE role = 'assistant' AND text LIKE ' k0%%'"
+    )
+    assert status == "interrupted" and error and text.startswith(" k0 k1")
+    # The site still answers, through nginx, on the process that is left.
+    assert httpx.get(f"{site.origin}/healthz", verify=False, timeout=5).status_code == 200
+    upstream.script(tokens=["Still", " here"])
+    last = site.socket(2, cookie)
+    last.send_json({"type": "send", "conversation": code, "text": "Still there?"})
+    assert answer_of(last.until(lambda f: f["type"] == "done")) == "Still here"
+    for socket in (first, second, reloaded, last):
+        socket.close()
