@@ -138,6 +138,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -235,7 +236,16 @@ STAFF_MANAGE_PROVIDERS = env_bool("STAFF_MANAGE_PROVIDERS", False)
 # entry this many places from the right (0: the peer's address; see lib/addresses.py).
 TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
 
-LANGUAGE_CODE = "en-us"
+# The interface speaks these; the browser's Accept-Language picks one (LocaleMiddleware) unless
+# the user chose another on their profile. Model output is never translated.
+LANGUAGE_CODE = "en"
+LANGUAGES = [
+    ("en", "English"),
+    ("zh-hans", "简体中文"),
+    ("zh-hant", "繁體中文"),
+    ("ja", "日本語"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

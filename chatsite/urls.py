@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
+from django.views.i18n import JavaScriptCatalog
 
 from chatsite.ops import views as ops
 
@@ -13,6 +14,12 @@ urlpatterns = [
     ),
     path("healthz", ops.healthz),
     path("readyz", ops.readyz),
+    # The strings static/js/ shows, in the reader's language (window.gettext; see js/i18n.js).
+    path(
+        "jsi18n/",
+        login_not_required(JavaScriptCatalog.as_view()),
+        name="javascript-catalog",
+    ),
     path("admin/", admin.site.urls),
     path("accounts/", include("chatsite.accounts.urls")),
     path("", include("chatsite.chat.urls")),

@@ -1,0 +1,18 @@
+// Strings the page shows, in the reader's language. The catalogue comes from Django's
+// JavaScriptCatalog (/jsi18n/, loaded before the modules by base.html); xgettext finds the
+// calls by these names, so keep them: gettext('…'), ngettext('…', '…', n).
+// Placeholders are named: t('%(count)s answers', {count: 3}).
+const catalog = globalThis.django ?? {
+  gettext: (s) => s,
+  ngettext: (s, p, n) => (n === 1 ? s : p),
+  interpolate: (s, v) => s.replace(/%\((\w+)\)s/g, (_, k) => String(v[k])),
+};
+
+export function gettext(msgid, values) {
+  const text = catalog.gettext(msgid);
+  return values ? catalog.interpolate(text, values, true) : text;
+}
+
+export function ngettext(singular, plural, count, values) {
+  return catalog.interpolate(catalog.ngettext(singular, plural, count), { count, ...values }, true);
+}
