@@ -11,11 +11,9 @@ a change to them that breaks this breaks the test.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from cryptography.fernet import Fernet
 from playwright.sync_api import expect
 
 from tests.browser import INSTRUMENT, log_in
+from tests.deployment import start_nginx, unit
 from tests.server import ROOT, ChatServer, free_port
 from tests.upstream import Upstream
 from tests.wsclient import WebSocket
@@ -34,45 +33,6 @@ pytestmark = pytest.mark.skipif(
     not (DATABASE_URL.startswith(("postgres://", "postgresql://")) and os.environ.get("REDIS_URL")),
     reason="several processes need PostgreSQL and Redis: CI's second run has them (DATABASE_URL, REDIS_URL)",
 )
-DEPLOY = ROOT / "deploy"
-VENV = Path(sys.prefix)
-TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")  # nginx's, in the test's folder
-
-
-def unit(instance: int, port: int, metrics_port: int) -> tuple[list[str], dict[str, str]]:
-    """deploy/chatsite@.service's ExecStart and Environment for one instance, with this test's
-    port, metrics port and paths."""
-    text = (DEPLOY / "chatsite@.service").read_text()
-    command = re.search(r"^ExecStart=(.+)$", text, re.M).group(1)
-    environment = dict(re.findall(r"^Environment=([A-Z_]+)=(.+)$", text, re.M))
-    assert "800%i" in command and "/opt/chatsite/.venv/" in command, command
-    command = command.replace("800%i", str(port)).replace("/opt/chatsite/.venv/", f"{VENV}/")
-    assert environment["METRICS_ADDRESS"] == "127.0.0.1:946%i"
-    environment["METRICS_ADDRESS"] = f"127.0.0.1:{metrics_port}"
-    return command.replace("%i", str(instance)).split(), environment
-
-
-def nginx_site(backends: list[int], https_port: int, http_port: int, certificate: Path, key: Path) -> str:
-    """deploy/nginx.conf with this test's ports and certificate."""
-    site = (DEPLOY / "nginx.conf").read_text()
-    replacements = [
-        (
-            "    server 127.0.0.1:8001;\n    server 127.0.0.1:8002;\n",
-            "".join(f"    server 127.0.0.1:{p};\n" for p in backends),
-        ),
-        (
-            "    listen 443 ssl http2;\n    listen [::]:443 ssl http2;\n",
-            f"    listen 127.0.0.1:{https_port} ssl http2;\n",
-        ),
-        ("    listen 80;\n    listen [::]:80;\n", f"    listen 127.0.0.1:{http_port};\n"),
-        ("/etc/ssl/certs/chat.example.com.pem", str(certificate)),
-        ("/etc/ssl/private/chat.example.com.key", str(key)),
-        ("server_name chat.example.com;", "server_name 127.0.0.1;"),
-    ]
-    for old, new in replacements:
-        assert old in site, f"deploy/nginx.conf changed: {old!r} is not in it"
-        site = site.replace(old, new)
-    return site
 
 
 class Deployment:
@@ -122,36 +82,7 @@ class Deployment:
             time.sleep(0.1)
 
     def start_nginx(self) -> None:
-        certificate, key = self.tmp / "cert.pem", self.tmp / "key.pem"
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-             "-keyout", str(key), "-out", str(certificate)],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        (self.tmp / "site.conf").write_text(nginx_site(self.ports, self.https_port, self.http_port, certificate, key))
-        (self.tmp / "nginx.conf").write_text(
-            f"pid {self.tmp}/nginx.pid;\nerror_log {self.tmp}/nginx-error.log;\nevents {{}}\n"
-            f"http {{\n  include /etc/nginx/mime.types;\n  access_log {self.tmp}/nginx-access.log;\n"
-            + "".join(
-                f"  {kind}_temp_path {self.tmp}/{kind};\n"
-                for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-            )
-            + f"  include {self.tmp}/site.conf;\n}}\n"
-        )
-        self.nginx = subprocess.Popen(
-            ["nginx", "-p", str(self.tmp), "-c", str(self.tmp / "nginx.conf"), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.tmp / "nginx.out", "wb"),  # noqa: SIM115
-        )
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"{self.origin}/healthz", verify=False, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (self.tmp / "nginx-error.log").read_text()
-            time.sleep(0.1)
+        self.nginx = start_nginx(self.tmp, self.ports, self.https_port, self.http_port)
 
     def socket(self, instance: int, cookie: str) -> WebSocket:
         """A websocket straight to one instance, as nginx would open it for a browser."""
