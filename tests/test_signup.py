@@ -137,6 +137,18 @@ def test_sign_up_checks_the_password_with_djangos_validators_and_the_text_at_the
     assert not User.objects.filter(username="dora").exists()
 
 
+@pytest.mark.django_db
+def test_sign_up_is_held_to_the_login_rate_limit(alice, settings):
+    """Each sign-up may send mail: one address cannot flood an inbox or the user table."""
+    signup_mode("approval")
+    client = Client()
+    for i in range(settings.LOGIN_RATE_LIMIT):
+        assert sign_up(client, f"dora{i}", "dora@example.com").status_code == 200
+    response = sign_up(client, "dora-again", "dora@example.com")
+    assert response.status_code == 429 and "Too many tries from your address" in text_of(response)
+    assert not User.objects.filter(username="dora-again").exists()
+
+
 # -- domains ---------------------------------------------------------------------------------
 
 
