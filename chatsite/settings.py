@@ -228,6 +228,35 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10)
 LOGIN_RATE_LIMIT_ADDRESS = env_int("LOGIN_RATE_LIMIT_ADDRESS", 100)
 LOGIN_RATE_WINDOW = 300
+# Invitations expire after this many days unless the admin picks another date; the link that
+# confirms a signed-up email address (sign-up by domain) after SIGNUP_CONFIRM_SECONDS.
+INVITE_DAYS = 7
+SIGNUP_CONFIRM_SECONDS = 3 * 24 * 3600
+
+# Email (password resets, sign-up confirmations, approvals): printed on the console until an
+# SMTP host is set. Django 6.1's MAILERS, from the classic EMAIL_* variables. The SMTP
+# password is a secret: it is never logged or shown (Django's error pages hide it by its name).
+_EMAIL_HOST = env_str("EMAIL_HOST")
+_EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if _EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+_SMTP_OPTIONS = {
+    "host": _EMAIL_HOST or "localhost",
+    "port": env_int("EMAIL_PORT", 587),
+    "username": env_str("EMAIL_HOST_USER"),
+    "password": env_str("EMAIL_HOST_PASSWORD"),
+    "use_tls": env_bool("EMAIL_USE_TLS", True),
+    "timeout": 20,  # seconds: a stalled SMTP server must not hold a mail thread for ever
+}
+MAILERS = {
+    "default": {
+        "BACKEND": _EMAIL_BACKEND,
+        "OPTIONS": _SMTP_OPTIONS if _EMAIL_BACKEND.endswith("smtp.EmailBackend") else {},
+    }
+}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chatsite@localhost")
+
 # Providers and HTTP tools hold secrets sent to their own URLs, so whoever edits one could send
 # its key elsewhere: only superusers see them in the admin, unless this lets staff with the
 # model permissions in.

@@ -12,9 +12,11 @@ from django.contrib.admin.options import ActionLocation
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
+from chatsite.accounts.models import Invite
 from chatsite.chat.models import Attachment, Conversation, Message, Preset
 from chatsite.lib.adminaccess import ViewOnlyGuard
 from chatsite.providers.models import LanguageModel, Provider
+from chatsite.teams.models import TeamSettings
 from tests.conftest import SECRET
 from tests.upstream import Upstream
 
@@ -243,6 +245,7 @@ def every_kind_of_row(alice, provider, tool):
     conversation = Conversation.objects.create(owner=alice, model=provider.models.get())
     message = Message.objects.create(conversation=conversation, role="user", text="hello")
     return {
+        "accounts.invite": Invite.objects.create(token_digest="0" * 64),
         "accounts.user": alice,
         "auth.group": Group.objects.create(name="support"),
         "chat.attachment": Attachment.objects.create(
@@ -253,6 +256,7 @@ def every_kind_of_row(alice, provider, tool):
         "chat.preset": Preset.objects.create(name="Terse", system_prompt="Be brief."),
         "providers.languagemodel": provider.models.get(),
         "providers.provider": provider,
+        "teams.teamsettings": TeamSettings.current(),
         "tools.httptool": tool,
     }
 

@@ -466,6 +466,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "HTTPS": "1",
         "SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-" + "y" * 20,
         "ALLOWED_HOSTS": "chat.example.com",
+        "EMAIL_HOST": "smtp.example.com",
         "DATA_DIR": str(tmp_path),
     }
     env.pop("DATABASE_URL", None)

@@ -1,25 +1,43 @@
-"""Login (rate-limited), logout and the first-run admin form."""
+"""Logging in (rate-limited) and out, the first-run admin, signing up (open or by invitation),
+passwords and the profile."""
 
 from django import forms
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import UserCreationForm
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from chatsite.accounts import ratelimit
+from chatsite.accounts import confirmation, invites, profile, ratelimit, signup
 from chatsite.accounts.firstrun import is_setup_code
+from chatsite.accounts.forms import InviteSignupForm, LoginForm, ProfileForm, ResetForm, SignupForm
 from chatsite.accounts.models import FirstRun
 from chatsite.lib.addresses import client_address
+from chatsite.teams.models import TeamSettings
 
 User = get_user_model()
+TOO_MANY = "Too many tries from your address. Wait a few minutes and try again."
+USERNAME_TAKEN = "That username was taken a moment ago. Pick another."
 
 
 def needs_first_run() -> bool:
     return not User.objects.exists()
+
+
+def _flooded(request: HttpRequest, name: str) -> bool:
+    """Counts a form post that sends mail or makes an account against the login rate limit:
+    whether this address (and name) sent too many."""
+    address = client_address(request.META)
+    if ratelimit.is_limited(address, name):
+        return True
+    ratelimit.record_failure(address, name)
+    return False
 
 
 @login_not_required
@@ -27,13 +45,16 @@ def needs_first_run() -> bool:
 def login_view(request: HttpRequest) -> HttpResponse:
     if needs_first_run():
         return redirect("accounts:setup")
+    context = {"error": None, "signup_open": signup.is_open(TeamSettings.current())}
     address = client_address(request.META)
     username = request.POST.get("username", "")[:150]
     if request.method == "POST" and ratelimit.is_limited(address, username):
-        form = AuthenticationForm(request)
+        form = LoginForm(request)
         error = "Too many failed logins. Wait a few minutes and try again."
-        return render(request, "accounts/login.html", {"form": form, "error": error}, status=429)
-    response = auth_views.LoginView.as_view(template_name="accounts/login.html", extra_context={"error": None})(request)
+        return render(request, "accounts/login.html", {**context, "form": form, "error": error}, status=429)
+    response = auth_views.LoginView.as_view(
+        template_name="accounts/login.html", authentication_form=LoginForm, extra_context=context
+    )(request)
     if request.method == "POST" and not request.user.is_authenticated:
         ratelimit.record_failure(address, username)
     return response
@@ -79,6 +100,128 @@ def setup_view(request: HttpRequest) -> HttpResponse:
                 user.save()
         except IntegrityError:
             return redirect("accounts:login")
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend=signup.BACKEND)
         return redirect("chat:index")
     return render(request, "accounts/setup.html", {"form": form})
+
+
+# -- signing up ------------------------------------------------------------------------------
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def signup_view(request: HttpRequest) -> HttpResponse:
+    site = TeamSettings.current()
+    if not signup.is_open(site):
+        return render(request, "accounts/signup_closed.html", status=404)
+    if request.user.is_authenticated:
+        return redirect("chat:index")
+    domains = site.domains() if site.signup == TeamSettings.Signup.DOMAINS else None
+    form = SignupForm(request.POST or None, domains=domains)
+    if request.method == "POST":
+        if _flooded(request, request.POST.get("email", "")[:254]):
+            return render(request, "accounts/signup.html", {"form": form, "error": TOO_MANY}, status=429)
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    signup.sign_up(request, form, site)
+            except IntegrityError:
+                form.add_error("username", USERNAME_TAKEN)
+            else:
+                context = {"email": form.cleaned_data["email"], "confirm": domains is not None}
+                return render(request, "accounts/signup_done.html", context)
+    return render(request, "accounts/signup.html", {"form": form, "error": None})
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def invite_view(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        invite = invites.check_usable(invites.find(token))
+    except invites.InviteUnusable as error:
+        return render(request, "accounts/invite_unusable.html", {"message": error.message}, status=404)
+    if request.user.is_authenticated:
+        return render(request, "accounts/invite.html", {"invite": invite, "form": None})
+    form = InviteSignupForm(request.POST or None, invite=invite)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = invites.accept(invite, form.save)
+        except invites.InviteUnusable as error:
+            return render(request, "accounts/invite_unusable.html", {"message": error.message}, status=404)
+        except IntegrityError:
+            form.add_error("username", USERNAME_TAKEN)
+        else:
+            login(request, user, backend=signup.BACKEND)
+            return redirect("chat:index")
+    return render(request, "accounts/invite.html", {"invite": invite, "form": form})
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def confirm_view(request: HttpRequest, token: str) -> HttpResponse:
+    # A button to press, not a GET that confirms: mail scanners open the links in mail.
+    checked = confirmation.check(token)
+    if checked.user is None or checked.expired:
+        return render(request, "accounts/confirm.html", {"checked": checked}, status=404)
+    if request.method == "POST":
+        signup.confirm(request, checked.user)
+        return redirect("chat:index")
+    return render(request, "accounts/confirm.html", {"checked": checked})
+
+
+# -- passwords -------------------------------------------------------------------------------
+
+password_change_view = auth_views.PasswordChangeView.as_view(
+    template_name="accounts/password_change.html", success_url=reverse_lazy("accounts:password_change_done")
+)
+password_change_done_view = auth_views.PasswordChangeDoneView.as_view(
+    template_name="accounts/password_change_done.html"
+)
+
+_password_reset = auth_views.PasswordResetView.as_view(
+    form_class=ResetForm,
+    template_name="accounts/password_reset.html",
+    email_template_name="accounts/mail/password_reset.txt",
+    subject_template_name="accounts/mail/password_reset_subject.txt",
+    success_url=reverse_lazy("accounts:password_reset_sent"),
+)
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def password_reset_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and _flooded(request, request.POST.get("email", "")[:254]):
+        return render(request, "accounts/password_reset.html", {"form": ResetForm(), "error": TOO_MANY}, status=429)
+    return _password_reset(request)
+
+
+password_reset_sent_view = auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_sent.html")
+password_reset_confirm_view = auth_views.PasswordResetConfirmView.as_view(
+    template_name="accounts/password_reset_confirm.html", success_url=reverse_lazy("accounts:password_reset_complete")
+)
+password_reset_complete_view = auth_views.PasswordResetCompleteView.as_view(
+    template_name="accounts/password_reset_complete.html"
+)
+
+
+# -- the profile -----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def profile_view(request: HttpRequest) -> HttpResponse:
+    # A copy: a refused form must not change the request's user (the page's top bar).
+    form = ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Your profile is saved.")
+        return redirect("accounts:profile")
+    site = TeamSettings.current()
+    context = {
+        "form": form,
+        "periods": profile.usage_of(request.user),
+        "currency": site.currency,
+        "reads": profile.reads_of(request.user) if site.show_readers else None,
+        "time_zone": request.user.time_zone or None,  # the reads' dates in it
+        "server_time_zone": settings.TIME_ZONE,
+    }
+    return render(request, "accounts/profile.html", context)

@@ -7,5 +7,6 @@ class TeamsConfig(AppConfig):
     verbose_name = "Teams"
 
     def ready(self) -> None:
-        # Keeps every process's copy of the access rules in step (see access.py).
-        from chatsite.teams import access  # noqa: F401
+        # access: keeps every process's copy of the access rules in step (see access.py);
+        # admin_settings: the site settings' admin (the sign-up mode and the rest), apart from admin.py.
+        from chatsite.teams import access, admin_settings  # noqa: F401
