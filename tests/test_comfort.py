@@ -196,6 +196,33 @@ def test_escape_in_an_open_edit_closes_it_and_leaves_an_answer_streaming(context
     expect(user.get_by_role("button", name="Edit message")).to_be_focused()
 
 
+def test_on_a_phone_escape_first_closes_the_conversation_drawer_then_stops_the_answer(
+    browser, chat_server, alice_state, up, watch
+):
+    phone = {"viewport": {"width": 390, "height": 800}, "is_mobile": True, "has_touch": True}
+    context = new_context(browser, chat_server, alice_state, **phone)
+    try:
+        page = watch.attach(context.new_page())
+        open_chat(page)
+        # Hidden on a wide screen earlier: the phone's drawer is not that.
+        page.evaluate("window.chatsitePreferences.setSidebarHidden(true)")
+        up.script(tokens=words("p", 200), delay=0.05)
+        send(page, "Talk for a long time")
+        expect(last_answer(page).locator(".message-body")).to_contain_text("p3")
+        toggle = page.locator("#sidebar-toggle")
+        toggle.tap()
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        expect(page.locator("#sidebar")).to_be_in_viewport(ratio=0.95)
+        page.keyboard.press("Escape")
+        expect(toggle).to_have_attribute("aria-expanded", "false")
+        page.wait_for_timeout(300)
+        expect(last_answer(page)).to_have_attribute("data-status", "streaming")
+        page.keyboard.press("Escape")
+        wait_status(page, "stopped", timeout=5_000)
+    finally:
+        context.close()
+
+
 def test_ctrl_k_asks_for_search_and_focuses_the_search_box_when_there_is_one(page):
     open_chat(page)
     page.evaluate(

@@ -5,10 +5,12 @@
 const FIRST_SENTENCE = /^[\s\S]*?[.!?…](?=\s|$)/;
 const MAX_CHARS = 160;
 
-// The answer's opening words as a listener wants them: the first sentence, without Markdown
-// marks, cut at MAX_CHARS.
+const withoutMarks = (text) => text.replace(/[*_`#>|~]+/g, '').replace(/\s+/g, ' ').trim();
+
+// The answer's opening words as a listener wants them: the first sentence of its prose (its
+// code when it is all code), without Markdown marks, cut at MAX_CHARS.
 export function firstSentence(text) {
-  const plain = text.replace(/```[\s\S]*?(```|$)/g, ' ').replace(/[*_`#>|~]+/g, '').replace(/\s+/g, ' ').trim();
+  const plain = withoutMarks(text.replace(/```[\s\S]*?(```|$)/g, ' ')) || withoutMarks(text.replace(/```\S*/g, ' '));
   const sentence = (plain.match(FIRST_SENTENCE) || [plain])[0];
   return sentence.length > MAX_CHARS ? `${sentence.slice(0, MAX_CHARS - 1).trimEnd()}…` : sentence;
 }

@@ -10,7 +10,7 @@ import { buildTokenView, syncTokenView } from './tokens.js';
 
 // What the buttons under each message say: `text` is shown, `name` is what a screen reader
 // hears (it starts with the shown text, as speech input expects).
-export const LABELS = {
+const LABELS = {
   copyAnswer: { text: 'Copy', name: 'Copy answer', title: 'Copy the answer as Markdown' },
   copyMessage: { text: 'Copy', name: 'Copy message', title: 'Copy your message' },
   edit: { text: 'Edit', name: 'Edit message', title: 'Change your message and get a new answer' },
