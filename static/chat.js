@@ -8,11 +8,14 @@ import { MessageList } from './js/messages.js';
 import { messageActions, syncActions } from './js/message-actions.js';
 import { ChatProtocol } from './js/protocol.js';
 import { Composer } from './js/composer.js';
-import { Sidebar, mobileSidebar } from './js/sidebar.js';
+import { Sidebar } from './js/sidebar.js';
+import { sidebarToggle } from './js/sidebar-toggle.js';
 import { ModelPicker } from './js/models.js';
 import { showContextUsage } from './js/context-usage.js';
 import { showBudget } from './js/budget.js';
 import { settingsPanel } from './js/settings.js';
+import { Announcer } from './js/announcer.js';
+import { keyboardShortcuts, shortcutsDialog, startSearch } from './js/shortcuts.js';
 
 const config = JSON.parse(document.getElementById('chat-config').textContent);
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
@@ -22,6 +25,7 @@ let conversation = config.conversation; // {id, title, model, …}, or null for 
 const conversationId = () => conversation?.id ?? null;
 
 const banner = errorBanner($('error-banner'));
+const announcer = new Announcer($('announcer'));
 const messages = new MessageList($('messages'));
 const picker = new ModelPicker($('model-select'), config.models);
 const sidebar = new Sidebar($('conversation-list'), {
@@ -64,8 +68,28 @@ const composer = new Composer(
     onChange: () => updateControls(),
   },
 );
-messageActions(messages, { send: (frame) => protocol.send(frame), conversationId, onChange: () => updateControls() });
-mobileSidebar($('sidebar-toggle'), $('sidebar-backdrop'));
+messageActions(messages, { send: (frame) => protocol.send(frame), conversationId, onChange: () => updateControls(), announcer });
+const sidebarShown = sidebarToggle($('sidebar-toggle'), $('sidebar-backdrop'));
+const help = shortcutsDialog($('shortcuts-dialog'), $('shortcuts-button'));
+keyboardShortcuts({
+  actions: {
+    // A new chat is the page without a conversation; on it already, go to its message box.
+    newChat: () => (conversation ? location.assign(sidebar.list.dataset.indexUrl) : $('composer-input').focus()),
+    search: startSearch,
+    toggleSidebar: () => sidebarShown.toggle(),
+    focusComposer: () => $('composer-input').focus(),
+    stop: () => $('stop-button').click(),
+    help: () => help.open(),
+  },
+  canStop: () => messages.isStreaming,
+  controls: {
+    newChat: document.querySelector('.new-chat'),
+    toggleSidebar: $('sidebar-toggle'),
+    focusComposer: $('composer-input'),
+    stop: $('stop-button'),
+    help: $('shortcuts-button'),
+  },
+});
 
 // Everything that depends on whether an answer is streaming.
 function updateControls() {
@@ -74,6 +98,7 @@ function updateControls() {
   syncActions(messages, streaming);
   $('empty-state').hidden = messages.all.length > 0;
   showContextUsage($('context-usage'), messages.lastAssistant, picker.current);
+  announcer.follow(messages);
 }
 
 function showTitle() {

@@ -7,6 +7,7 @@ test module through conftest.py.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -14,6 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from tests.server import PASSWORDS, ChatServer
 
 CHROMIUM = "/usr/bin/chromium"
+AXE = Path(__file__).resolve().parent.parent / "static/vendor/axe-core-4.14.1/axe.min.js"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -143,3 +145,20 @@ def context(browser, chat_server, alice_state) -> BrowserContext:
 @pytest.fixture
 def page(context, watch) -> Page:
     return watch.attach(context.new_page())
+
+
+def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """What axe-core finds wrong with the page as it is now, at these impacts: one line per
+    rule and element. axe is not part of the site: it is evaluated into the page through the
+    DevTools protocol (the page's CSP would refuse a script tag)."""
+    if not page.evaluate("() => Boolean(window.axe)"):
+        page.evaluate(f"() => {{ {AXE.read_text()}\n}}")
+    found = page.evaluate(
+        """async (impacts) => {
+          const { violations } = await window.axe.run(document, { resultTypes: ['violations'] });
+          return violations.filter((v) => impacts.includes(v.impact)).flatMap((v) =>
+            v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(' ')}: ${n.failureSummary}`));
+        }""",
+        list(impacts),
+    )
+    return found

@@ -11,3 +11,8 @@ export function h(tag, props = {}, ...children) {
   el.append(...children);
   return el;
 }
+
+// Text for an HTML string (Markdown renderers build strings): every character that could start
+// markup or end an attribute value is escaped.
+export const escapeHTML = (s) =>
+  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);

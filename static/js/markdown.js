@@ -1,13 +1,14 @@
 // Model output → safe DOM: marked renders Markdown, DOMPurify strips anything active,
-// highlight.js colours code blocks, and each block gets a Copy button.
+// highlight.js colours code blocks, each block gets a Copy button, and maths is typeset
+// (js/math.js).
 import { Marked } from '../vendor/marked-18.2.1/lib/marked.esm.js';
 import DOMPurify from '../vendor/dompurify-3.4.18/dist/purify.es.mjs';
 import hljs from '../vendor/highlightjs-11.12.0/es/highlight.min.js';
-
-const escapeHTML = (s) =>
-  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+import { escapeHTML } from './dom.js';
+import { mathExtensions, typesetMath } from './math.js';
 
 const marked = new Marked({ gfm: true, breaks: false, async: false });
+marked.use({ extensions: mathExtensions });
 marked.use({
   renderer: {
     // Raw HTML in an answer is shown as text, as the model wrote it. DOMPurify would make it
@@ -52,7 +53,11 @@ purify.addHook('afterSanitizeAttributes', (node) => {
 const languageOf = (code) => (code.className.match(/language-([\w+#.-]+)/) || [])[1] || '';
 
 export function renderMarkdown(text) {
-  const fragment = purify.sanitize(marked.parse(text || ''), PURIFY_CONFIG);
+  // DOMPurify's fragment belongs to its own inert document: adopted into the page's first, so
+  // the maths' styles (set through the CSSOM) are never carried from one document to another.
+  const fragment = document.createDocumentFragment();
+  fragment.append(purify.sanitize(marked.parse(text || ''), PURIFY_CONFIG));
+  typesetMath(fragment);
   for (const pre of fragment.querySelectorAll('pre')) {
     const code = pre.querySelector('code');
     if (!code) continue;

@@ -5,18 +5,22 @@ import { copyText } from './markdown.js';
 import { renderBody } from './message-view.js';
 
 // send(frame) → whether it went (it says why not); conversationId() → the shown conversation's;
-// onChange() after a change that moves controls.
-export function messageActions(messages, { send, conversationId, onChange }) {
+// onChange() after a change that moves controls; announcer says a copy worked to screen readers.
+export function messageActions(messages, { send, conversationId, onChange, announcer }) {
+  const copied = async (button, text) => {
+    const ok = await copyText(text);
+    flash(button, ok ? announcer.text('copied') : announcer.text('copyFailed'));
+    announcer.say(ok ? announcer.text('copied') : announcer.text('copyFailed'));
+  };
   messages.scroller.addEventListener('click', async (e) => {
     const button = e.target.closest('button');
     const el = e.target.closest('.message');
     if (!button || !el) return;
     const m = messages.get(el.dataset.messageId);
     if (button.classList.contains('copy-code')) {
-      const code = button.closest('.code-block').querySelector('code');
-      flash(button, (await copyText(code.textContent)) ? 'Copied' : 'Copy failed');
+      await copied(button, button.closest('.code-block').querySelector('code').textContent);
     } else if (button.classList.contains('copy-message')) {
-      flash(button, (await copyText(m.text)) ? 'Copied' : 'Copy failed');
+      await copied(button, m.text);
     } else if (button.classList.contains('continue-button')) {
       send({ type: 'continue', conversation: conversationId() });
     } else if (button.classList.contains('regenerate-button')) {
@@ -39,10 +43,13 @@ function startEdit(m, { send, conversationId, onChange }) {
   const box = h('div', { class: 'message-edit' }, area, h('div', { class: 'edit-actions' }, cancel, save));
   const finish = () => {
     m.editing = false;
+    const focused = box.contains(document.activeElement);
     box.remove();
     m.body.hidden = false;
     renderBody(m);
     onChange();
+    // A keyboard user stays where they were, not at the top of the page.
+    if (focused) m.el.querySelector('.edit-button:not([hidden])')?.focus();
   };
   const submit = () => {
     const text = area.value.trim();
@@ -57,7 +64,10 @@ function startEdit(m, { send, conversationId, onChange }) {
   cancel.addEventListener('click', finish);
   save.addEventListener('click', submit);
   area.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') finish();
+    if (e.key === 'Escape') {
+      e.preventDefault(); // handled: the page's Escape (stop the answer) leaves it alone
+      finish();
+    }
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) submit();
   });
   m.body.hidden = true;
@@ -75,11 +85,13 @@ function toggleTokens(messages, m, button) {
   messages.keepPinned(() => renderBody(m));
 }
 
+// The button's word says what happened for a moment (its icon stays).
 function flash(button, text) {
-  const original = button.textContent;
-  button.textContent = text;
+  const label = button.querySelector('.action-label') || button;
+  const original = label.textContent;
+  label.textContent = text;
   setTimeout(() => {
-    button.textContent = original;
+    label.textContent = original;
   }, 1500);
 }
 

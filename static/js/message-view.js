@@ -8,6 +8,47 @@ import { renderToolCalls } from './toolcalls.js';
 import { renderCitations } from './citations.js';
 import { buildTokenView, syncTokenView } from './tokens.js';
 
+// What the buttons under each message say: `text` is shown, `name` is what a screen reader
+// hears (it starts with the shown text, as speech input expects).
+const LABELS = {
+  copyAnswer: { text: 'Copy', name: 'Copy answer', title: 'Copy the answer as Markdown' },
+  copyMessage: { text: 'Copy', name: 'Copy message', title: 'Copy your message' },
+  edit: { text: 'Edit', name: 'Edit message', title: 'Change your message and get a new answer' },
+  regenerate: { text: 'Regenerate', name: 'Regenerate answer', title: 'Ask the model for another answer' },
+  continue: { text: 'Continue', name: 'Continue the answer', title: 'The answer hit its length limit: ask for the rest' },
+  tokens: { text: 'Token probabilities', name: 'Token probabilities', title: 'Show how sure the model was of each token' },
+  model: 'Model:',
+};
+
+const SVG = 'http://www.w3.org/2000/svg';
+// Outline icons drawn with one path each (24 × 24, stroked in the text colour).
+const ICONS = {
+  copy: 'M9 9h11v11H9z M5 15H4V4h11v1',
+  edit: 'M4 20h4L19 9l-4-4L4 16z M13.5 6.5l4 4',
+  regenerate: 'M20 12a8 8 0 1 1-2.34-5.66 M20 4v5h-5',
+  continue: 'M5 12h13 M13 6l6 6-6 6',
+  tokens: 'M5 20V11 M12 20V4 M19 20v-6',
+};
+
+function icon(name) {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', '16');
+  svg.setAttribute('height', '16');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = document.createElementNS(SVG, 'path');
+  path.setAttribute('d', ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+
+// A message's button: an icon and a short word, always shown (not only on hover).
+function actionButton(className, label, iconName, extra = {}) {
+  return h('button', { type: 'button', class: `message-action ${className}`, 'aria-label': label.name, title: label.title, ...extra },
+    icon(iconName), h('span', { class: 'action-label', text: label.text }));
+}
+
 function statusLabel(d) {
   if (d.status === 'stopped') return 'Stopped';
   if (d.status === 'error') return `Error: ${d.error || 'the answer failed'}`;
@@ -26,7 +67,7 @@ function renderMeta(m) {
   const d = m.data;
   const parts = [];
   // A message names its model as sent upstream (not a picker id): it may since be renamed or gone.
-  if (d.model) parts.push(h('span', { class: 'meta-model', text: d.model }));
+  if (d.model) parts.push(h('span', { class: 'visually-hidden', text: LABELS.model }), h('span', { class: 'meta-model', text: d.model }));
   const status = m.status === 'streaming' ? '' : statusLabel(d);
   if (status) parts.push(h('span', { class: 'meta-status', text: status }));
   if (m.status !== 'streaming') {
@@ -165,11 +206,11 @@ export function renderMessage(m) {
 // Gives the record m its article (m.el) and the parts renderBody fills.
 export function buildMessage(m) {
   const actions = m.role === 'user'
-    ? [h('button', { type: 'button', class: 'edit-button', text: 'Edit' })]
-    : [h('button', { type: 'button', class: 'copy-message', text: 'Copy' }),
-      h('button', { type: 'button', class: 'tokens-button', text: 'Token probabilities', 'aria-pressed': 'false', title: 'Show how sure the model was of each token' }),
-      h('button', { type: 'button', class: 'continue-button', text: 'Continue', title: 'The answer hit its length limit: ask for the rest' }),
-      h('button', { type: 'button', class: 'regenerate-button', text: 'Regenerate' })];
+    ? [actionButton('copy-message', LABELS.copyMessage, 'copy'), actionButton('edit-button', LABELS.edit, 'edit')]
+    : [actionButton('copy-message', LABELS.copyAnswer, 'copy'),
+      actionButton('regenerate-button', LABELS.regenerate, 'regenerate'),
+      actionButton('continue-button', LABELS.continue, 'continue'),
+      actionButton('tokens-button', LABELS.tokens, 'tokens', { 'aria-pressed': 'false' })];
   m.body = h('div', { class: 'message-body' });
   m.thinking = m.role === 'assistant'
     ? h('details', { class: 'thinking', hidden: true }, h('summary', { text: 'Thinking…' }), h('div', { class: 'thinking-body' }))
@@ -188,5 +229,5 @@ export function buildMessage(m) {
     m.refusalBox,
     m.citationsBox,
     m.role === 'user' ? h('div', { class: 'message-attachments' }) : '',
-    h('div', { class: 'message-footer' }, h('div', { class: 'message-meta' }), h('div', { class: 'message-actions' }, ...actions)));
+    h('div', { class: 'message-footer' }, h('div', { class: 'message-actions' }, ...actions), h('div', { class: 'message-meta' })));
 }

@@ -1,5 +1,5 @@
 // The sidebar: the list of conversations (the current one marked, the most recently used
-// first), renaming and deleting them, and on a phone the drawer it slides in as.
+// first), renaming and deleting them. Showing and hiding it: js/sidebar-toggle.js.
 import { h } from './dom.js';
 import { postJSON } from './net.js';
 
@@ -85,18 +85,4 @@ function decorate(li) {
       h('button', { type: 'button', class: 'rename-button', 'data-action': 'rename', text: 'Rename', 'aria-label': 'Rename conversation' }),
       h('button', { type: 'button', class: 'delete-button', 'data-action': 'delete', text: 'Delete', 'aria-label': 'Delete conversation' })),
   );
-}
-
-// On a phone the sidebar is a drawer: the menu button opens it; the dimmed page beside it or
-// Escape closes it.
-export function mobileSidebar(toggle, backdrop) {
-  const setOpen = (open) => {
-    document.body.classList.toggle('sidebar-open', open);
-    toggle.setAttribute('aria-expanded', String(open));
-  };
-  toggle.addEventListener('click', () => setOpen(!document.body.classList.contains('sidebar-open')));
-  backdrop.addEventListener('click', () => setOpen(false));
-  document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') setOpen(false);
-  });
 }
