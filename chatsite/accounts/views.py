@@ -1,10 +1,11 @@
 """Login (rate-limited), logout and the first-run admin form."""
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import UserCreationForm
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,6 +15,7 @@ from chatsite.accounts import ratelimit
 from chatsite.accounts.firstrun import is_setup_code
 from chatsite.accounts.models import FirstRun
 from chatsite.lib.addresses import client_address
+from chatsite.sso.forms import SignInForm
 
 User = get_user_model()
 
@@ -30,10 +32,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
     address = client_address(request.META)
     username = request.POST.get("username", "")[:150]
     if request.method == "POST" and ratelimit.is_limited(address, username):
-        form = AuthenticationForm(request)
+        form = SignInForm(request)
         error = "Too many failed logins. Wait a few minutes and try again."
         return render(request, "accounts/login.html", {"form": form, "error": error}, status=429)
-    response = auth_views.LoginView.as_view(template_name="accounts/login.html", extra_context={"error": None})(request)
+    response = auth_views.LoginView.as_view(
+        template_name="accounts/login.html", authentication_form=SignInForm, extra_context={"error": None}
+    )(request)
     if request.method == "POST" and not request.user.is_authenticated:
         ratelimit.record_failure(address, username)
     return response
@@ -41,7 +45,14 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["POST"])
 def logout_view(request: HttpRequest) -> HttpResponse:
-    return auth_views.LogoutView.as_view()(request)
+    # Signed in through an OpenID Connect provider: log out there too (known before the session ends).
+    at_provider = None
+    if settings.OIDC_PROVIDERS:
+        from chatsite.sso import oidc  # the oidc extra is installed when providers are configured
+
+        at_provider = oidc.provider_logout_url(request)
+    response = auth_views.LogoutView.as_view()(request)
+    return redirect(at_provider) if at_provider else response
 
 
 class FirstRunForm(UserCreationForm):
