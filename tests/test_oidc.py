@@ -11,7 +11,6 @@ as another issuer than the one configured).
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
