@@ -90,6 +90,6 @@ def setup_view(request: HttpRequest) -> HttpResponse:
                 user.save()
         except IntegrityError:
             return redirect("accounts:login")
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])  # chatsite's own passwords
         return redirect("chat:index")
     return render(request, "accounts/setup.html", {"form": form})
