@@ -399,5 +399,19 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
+# Sign-in: chatsite's own passwords (LOCAL_PASSWORDS=0: superusers only), LDAP / Active
+# Directory (LDAP_*: django-auth-ldap's AUTH_LDAP_* settings) and OpenID Connect providers
+# (OIDC_*), read by chatsite/sso/config.py.
+from chatsite.sso import config as _sso  # noqa: E402 - it uses the env_* helpers above
+
+INSTALLED_APPS.append("chatsite.sso")
+LOCAL_PASSWORDS = _sso.local_passwords()
+SSO_TIMEOUT = _sso.timeout()
+OIDC_PROVIDERS = _sso.oidc_providers()
+globals().update(_sso.ldap_settings())
+AUTHENTICATION_BACKENDS = _sso.backends(ldap_on="AUTH_LDAP_SERVER_URI" in globals(), oidc_on=bool(OIDC_PROVIDERS))
+# Logging out at a provider is a redirect after the logout form's POST, which form-action governs.
+SECURE_CSP["form-action"] += sorted({provider.origin for provider in OIDC_PROVIDERS})
+
 # Prometheus metrics of each process on a listener of their own, e.g. 127.0.0.1:9464 (empty: off).
 METRICS_ADDRESS = env_str("METRICS_ADDRESS")

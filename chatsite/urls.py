@@ -22,5 +22,6 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("accounts/", include("chatsite.accounts.urls")),
+    path("sso/", include("chatsite.sso.urls")),
     path("", include("chatsite.chat.urls")),
 ]

@@ -10,7 +10,8 @@ from chatsite.accounts import confirmation, mail
 from chatsite.accounts.models import User
 from chatsite.teams.models import TeamSettings
 
-BACKEND = "django.contrib.auth.backends.ModelBackend"
+# chatsite's own passwords: the first of the backends (chatsite.sso puts its own there).
+BACKEND = settings.AUTHENTICATION_BACKENDS[0]
 
 
 def is_open(site: TeamSettings) -> bool:

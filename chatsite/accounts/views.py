@@ -16,9 +16,10 @@ from django.views.decorators.http import require_http_methods
 
 from chatsite.accounts import confirmation, invites, profile, ratelimit, signup
 from chatsite.accounts.firstrun import is_setup_code
-from chatsite.accounts.forms import InviteSignupForm, LoginForm, ProfileForm, ResetForm, SignupForm
+from chatsite.accounts.forms import InviteSignupForm, ProfileForm, ResetForm, SignupForm
 from chatsite.accounts.models import FirstRun
 from chatsite.lib.addresses import client_address
+from chatsite.sso.forms import SignInForm
 from chatsite.teams.models import TeamSettings
 
 User = get_user_model()
@@ -49,11 +50,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
     address = client_address(request.META)
     username = request.POST.get("username", "")[:150]
     if request.method == "POST" and ratelimit.is_limited(address, username):
-        form = LoginForm(request)
+        form = SignInForm(request)
         error = "Too many failed logins. Wait a few minutes and try again."
         return render(request, "accounts/login.html", {**context, "form": form, "error": error}, status=429)
     response = auth_views.LoginView.as_view(
-        template_name="accounts/login.html", authentication_form=LoginForm, extra_context=context
+        template_name="accounts/login.html", authentication_form=SignInForm, extra_context=context
     )(request)
     if request.method == "POST" and not request.user.is_authenticated:
         ratelimit.record_failure(address, username)
@@ -62,7 +63,14 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["POST"])
 def logout_view(request: HttpRequest) -> HttpResponse:
-    return auth_views.LogoutView.as_view()(request)
+    # Signed in through an OpenID Connect provider: log out there too (known before the session ends).
+    at_provider = None
+    if settings.OIDC_PROVIDERS:
+        from chatsite.sso import oidc  # the oidc extra is installed when providers are configured
+
+        at_provider = oidc.provider_logout_url(request)
+    response = auth_views.LogoutView.as_view()(request)
+    return redirect(at_provider) if at_provider else response
 
 
 class FirstRunForm(UserCreationForm):

@@ -1,0 +1,24 @@
+"""Which directory or identity-provider account each chatsite user is."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Identity(models.Model):
+    """A user's account at a source: "ldap" (subject: the directory username, lower case) or
+    "oidc:<provider>" (subject: the provider's `sub`). Users are found by this link, never by
+    e-mail or by name, so an account elsewhere cannot take over a chatsite account that shares
+    its address or name."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="identities")
+    source = models.CharField(max_length=40)
+    subject = models.CharField(max_length=255)
+    created = models.DateTimeField(auto_now_add=True)
+    last_sign_in = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "subject"], name="one_user_per_identity")]
+        verbose_name_plural = "identities"
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.subject}"
