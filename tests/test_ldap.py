@@ -59,7 +59,7 @@ def signed_in_as(client: Client) -> str | None:
     response = client.get("/")
     if response.status_code != 200:
         return None
-    return re.search(r'<span class="username">([^<]*)</span>', response.content.decode()).group(1)
+    return re.search(r'class="username"[^>]*>([^<]*)<', response.content.decode()).group(1)
 
 
 def groups_of(user) -> set[str]:
