@@ -23,4 +23,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("chatsite.accounts.urls")),
     path("", include("chatsite.chat.urls")),
+    path("", include("chatsite.transfer.urls")),
+    path("", include("chatsite.sharing.urls")),
 ]
