@@ -131,10 +131,9 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
         "is_owner": share.owner_id == request.user.pk,
         "messages": _page_messages(share),
     }
-    response = render(request, "sharing/shared.html", context)
-    # The link is the key to the page: it must not leak through a Referer to pages it links to.
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    # The site's Referrer-Policy (same-origin) keeps the link out of the Referer of pages it links
+    # to; no-referrer would make the browser send `Origin: null` with its forms, which CSRF refuses.
+    return render(request, "sharing/shared.html", context)
 
 
 @require_GET
