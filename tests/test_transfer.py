@@ -253,6 +253,7 @@ def test_a_chatgpt_export_comes_in_along_the_branch_last_shown(alice):
     report = response.context["report"]
     assert [e.title for e in report.imported] == ["二分探索の説明", "Plot a sine wave", "简体中文的问候"]
     assert [(e.title, e.reason) for e in report.skipped] == [("New chat", "it has no messages.")]
+    assert "Imported 3 conversations from conversations.json" in response.content.decode()
     notes = {e.title: e.notes for e in report.imported}
     assert notes["二分探索の説明"] == ["3 messages on other branches (earlier edits or regenerations) were left out."]
     assert "Left out: custom instructions (1)." in notes["简体中文的问候"]
@@ -379,6 +380,12 @@ HOSTILE = {
         _zip({"conversations.json": b"[" + b" " * (12 * 1024 * 1024) + b"]"}),
         "bomb.zip",
         "unpack to more than",
+    ),
+    # A zip of 2 MB of JSON packs small, but one conversation of it would fill memory at scale.
+    "a conversation too large": (
+        _zip({"conversations.json": json.dumps([{"mapping": {}, "title": "x" * 2_000_000}]).encode()}),
+        "big.zip",
+        "A conversation in the file is larger than 1 MB.",
     ),
     "a path out of the zip": (
         _zip({"manifest.json": b"{}", "../../../etc/cron.d/evil.json": b"[]"}),

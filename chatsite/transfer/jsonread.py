@@ -22,16 +22,37 @@ def not_json() -> ImportRefused:
     return ImportRefused(_("The file is not valid JSON (or not UTF-8 text)."))
 
 
-def values(stream: BinaryIO, *, max_depth: int = MAX_DEPTH) -> Iterator[object]:
+class _Counted:
+    """A stream that counts the bytes read from it."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.count += len(data)
+        return data
+
+
+def values(stream: BinaryIO, *, max_depth: int = MAX_DEPTH, max_item_bytes: int | None = None) -> Iterator[object]:
     """Each item of the stream's top-level array, or its one value when that is not an array.
-    ImportRefused when the JSON is broken or nested deeper than max_depth."""
+    ImportRefused when the JSON is broken, nested deeper than max_depth, or has an item of more
+    than max_item_bytes (memory holds one item: this bounds it)."""
     if stream.read(3) != b"\xef\xbb\xbf":  # a UTF-8 byte order mark, which yajl does not take
         stream.seek(0)
+    counted = _Counted(stream)
     depth = 0
     top_array: bool | None = None
     builder: ijson.ObjectBuilder | None = None
+    started = 0
     try:
-        for event, value in ijson.basic_parse(stream, use_float=True):
+        for event, value in ijson.basic_parse(counted, use_float=True):
+            if builder is not None and max_item_bytes and counted.count - started > max_item_bytes:
+                raise ImportRefused(
+                    _("A conversation in the file is larger than %(size)s.")
+                    % {"size": f"{max_item_bytes / (1024 * 1024):g} MB"}
+                )
             if top_array is None:
                 top_array = event == "start_array"
                 if top_array:
@@ -48,7 +69,7 @@ def values(stream: BinaryIO, *, max_depth: int = MAX_DEPTH) -> Iterator[object]:
                 if top_array and depth == 0:  # the end of the top-level array itself
                     continue
             if builder is None:
-                builder = ijson.ObjectBuilder()
+                builder, started = ijson.ObjectBuilder(), counted.count
             builder.event(event, value)
             if depth == (1 if top_array else 0):
                 yield builder.value

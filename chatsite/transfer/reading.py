@@ -143,7 +143,7 @@ class Source:
 
     def _json_items(self, stream: BinaryIO, *, chatgpt_files, must_be_chatgpt: bool = False) -> Iterator[Item]:
         first = True
-        for value in jsonread.values(stream):
+        for value in jsonread.values(stream, max_item_bytes=settings.IMPORT_MAX_BYTES):
             if chatgpt.looks_like(value):
                 yield _chatgpt_item(value, chatgpt_files)
             elif first and not must_be_chatgpt and isinstance(value, dict) and "format" in value:
@@ -156,7 +156,7 @@ class Source:
 
     def _archive_items(self) -> Iterator[Item]:
         with self._open_entry(MANIFEST) as entry:
-            manifest = next(jsonread.values(entry), None)
+            manifest = next(jsonread.values(entry, max_item_bytes=settings.IMPORT_MAX_BYTES), None)
         if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
             raise wrong_kind()
         version = manifest.get("version")
@@ -173,7 +173,7 @@ class Source:
             if not isinstance(name, str) or name not in self.names:
                 raise ImportRefused(_("The archive's manifest names a conversation the archive does not hold."))
             with self._open_entry(name) as stream:
-                values = list(jsonread.values(stream))
+                values = list(jsonread.values(stream, max_item_bytes=settings.IMPORT_MAX_BYTES))
             if len(values) != 1 or not isinstance(values[0], dict) or values[0].get("format") != FORMAT:
                 raise ImportRefused(_("%(name)s in the archive is not a chatsite conversation.") % {"name": name[:200]})
             yield _chatsite_item(values[0], archive=True)
