@@ -1,7 +1,7 @@
 """Sharing a conversation by link: making, updating and revoking one's links, reading a link one's
 team was given, and continuing it as one's own copy."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -46,13 +46,16 @@ def conversation_share(request: HttpRequest, code) -> JsonResponse:
     """GET: the conversation's live link, if any, and who a link reaches. POST: share it as it
     is now (a new link, or the same link brought up to now)."""
     conversation = _own_conversation(request, code)
-    with transaction.atomic():
-        share = Share.objects.select_for_update().filter(conversation=conversation, revoked_at__isnull=True).first()
-        if request.method == "POST":
-            if share is None:
-                share = Share(conversation=conversation, owner=request.user)
-            _snapshot(share, conversation)
-            share.save()
+    live = Share.objects.filter(conversation=conversation, revoked_at__isnull=True)
+    share = live.first()
+    if request.method == "POST":
+        try:
+            with transaction.atomic():
+                share = live.select_for_update().first() or Share(conversation=conversation, owner=request.user)
+                _snapshot(share, conversation)
+                share.save()
+        except IntegrityError:  # two tabs made the first link at once: the other one's stands
+            share = live.first()
     teams = audience(request.user)
     return JsonResponse(
         {"share": _payload(request, share) if share else None, "teams": teams, "everyone": not teams},
@@ -114,7 +117,8 @@ def _page_messages(share: Share) -> list[dict]:
                 "status": message.get("status") or Message.Status.COMPLETE,
                 "created": message.get("created"),
                 "attachments": [
-                    {**attachment, "url": _file_url(share, attachment)} for attachment in message.get("attachments", [])
+                    {**{k: v for k, v in attachment.items() if k != "text"}, "url": _file_url(share, attachment)}
+                    for attachment in message.get("attachments", [])
                 ],
             }
         )

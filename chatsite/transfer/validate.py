@@ -102,7 +102,8 @@ def _attachment(entry: object, what: str) -> dict:
     kind = entry.get("kind")
     return {
         "id": str(entry.get("id") or "")[:100],
-        "name": _text(entry.get("name"), what)[:200],
+        # A file's name, from whatever file system it came from: made harmless, not refused.
+        "name": "".join(c for c in storable(str(entry.get("name") or "")) if c >= " ")[:200],
         "kind": kind if kind in Attachment.Kind.values else "",
         "content_type": storable(str(entry.get("content_type") or ""))[:100],
         "file": entry.get("file") if isinstance(entry.get("file"), str) else None,
