@@ -208,6 +208,14 @@ def test_export_as_json_then_import_gives_back_the_same_conversation(alice):
     assert download(client, f"/c/{again.code}/export.md")[1] == markdown
 
 
+def test_a_lone_json_names_its_files_and_the_report_says_they_stayed_behind(alice, bob):
+    chat = conversation(alice)
+    _, exported = download(logged_in_client(alice), f"/c/{chat.code}/export.json")
+    report = import_(logged_in_client(bob), exported, "x.json").context["report"]
+    assert report.imported[0].notes == ["2 attached files were not in the file (export all your data to bring them)."]
+    assert not Attachment.objects.filter(owner=bob).exists()
+
+
 def test_the_archive_round_trip_brings_back_attachments_for_another_account(alice, bob):
     chat = conversation(alice)
     data = b"".join(archive_chunks(alice, UTC))

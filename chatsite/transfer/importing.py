@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from chatsite.chat.files import read_file
 from chatsite.chat.images import UploadRejected
@@ -104,7 +105,11 @@ def _prepare_attachments(user, source: Source, item: Item, files: _Files) -> dic
             prepared.setdefault(index, []).append(attachment)
     if missing and item.source == "chatsite":
         item.notes.append(
-            _("%(count)s attached files were not in the file (export all your data to bring them).")
+            ngettext(
+                "%(count)s attached file was not in the file (export all your data to bring it).",
+                "%(count)s attached files were not in the file (export all your data to bring them).",
+                missing,
+            )
             % {"count": missing}
         )
     for reason in refused:
