@@ -131,6 +131,8 @@ INSTALLED_APPS = [
     "chatsite.tools",
     "chatsite.reports",
     "chatsite.ops",
+    "chatsite.transfer",
+    "chatsite.sharing",
 ]
 
 MIDDLEWARE = [
@@ -345,6 +347,8 @@ CHAT_MAX_OUTPUT_TOKENS = env_int("CHAT_MAX_OUTPUT_TOKENS", 128_000)
 CHAT_ANSWERS_PER_USER = env_int("CHAT_ANSWERS_PER_USER", 4)
 CHAT_SOCKETS_PER_USER = env_int("CHAT_SOCKETS_PER_USER", 20)
 CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 30)
+# Imports (chatsite/transfer): the largest file taken (a ChatGPT export or chatsite's archive).
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 100 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

@@ -24,4 +24,6 @@ urlpatterns = [
     path("accounts/", include("chatsite.accounts.urls")),
     path("sso/", include("chatsite.sso.urls")),
     path("", include("chatsite.chat.urls")),
+    path("", include("chatsite.transfer.urls")),
+    path("", include("chatsite.sharing.urls")),
 ]

@@ -287,3 +287,18 @@ def test_an_oversized_message_gets_its_reason_and_a_close_code_never_a_dropped_s
         assert closed.value.code == 1009 and b"exceeds payload limit" in closed.value.reason
     finally:
         ws.close()
+
+
+def test_the_import_page_alone_takes_a_body_larger_than_an_upload(chat_server):
+    # A 15 MB data export reaches the import page (which reads it and says what it is); the
+    # same body anywhere else is refused by the server before it is read.
+    client = logged_in(chat_server)
+    headers = {"X-CSRFToken": client.cookies["csrftoken"], "Origin": chat_server.url}
+    export = b'{"not": "an export"}' + b" " * (15 * MB)
+    imported = client.post(
+        "/data/", files={"file": ("conversations.json", export, "application/json")}, headers=headers
+    )
+    assert imported.status_code == 400 and "too large" not in imported.text
+    assert "form-error" in imported.text  # the page's own message about the file
+    uploaded = client.post("/uploads/", files={"file": ("big.json", export, "application/json")}, headers=headers)
+    assert uploaded.status_code == 413 and "too large" in uploaded.text

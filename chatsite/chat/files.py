@@ -156,8 +156,13 @@ def _read_upload(upload: UploadedFile, owner) -> tuple[Attachment, bytes]:
     """An unsaved Attachment for the upload and the bytes to store; raises UploadRejected."""
     if upload.size is None or upload.size > settings.CHAT_MAX_UPLOAD_BYTES:
         raise too_large()
-    data = upload.read()
-    name = (upload.name or "file")[:200]
+    return read_file(upload.read(), upload.name or "file", owner)
+
+
+def read_file(data: bytes, name: str, owner) -> tuple[Attachment, bytes]:
+    """An unsaved Attachment for a file's bytes, told apart and checked as an upload is (imports
+    use it too), and the bytes to store; raises UploadRejected."""
+    name = name[:200]
     attachment = Attachment(owner=owner, original_name=name)
     if data.startswith(b"%PDF-"):
         attachment.kind, attachment.content_type = Attachment.Kind.PDF, "application/pdf"

@@ -194,7 +194,10 @@ def install() -> None:
     """Everything serving chatsite needs, applied where the ASGI application is loaded."""
     # Whatever else the server writes (SQLite's files, uploads, temporary files) is its own.
     os.umask(0o077)
-    daphne.limit_request_bodies(settings.CHAT_MAX_UPLOAD_BYTES + 1024 * 1024)
+    # Uploads and forms; the import page takes a whole data export (IMPORT_MAX_BYTES).
+    daphne.limit_request_bodies(
+        settings.CHAT_MAX_UPLOAD_BYTES + 1024 * 1024, larger={"/data/": settings.IMPORT_MAX_BYTES + 1024 * 1024}
+    )
     # Above the consumer's own limit, which answers an error frame first (consumers.py).
     daphne.limit_websocket_messages(4 * settings.CHAT_MAX_FRAME_BYTES)
     # The database thread hands the GIL back and forth with the busy event loop after every

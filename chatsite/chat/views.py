@@ -264,6 +264,11 @@ def attachment(request: HttpRequest, code) -> FileResponse:
         item = Attachment.objects.get(code=code, owner=request.user)
     except (Attachment.DoesNotExist, ValidationError, ValueError):
         raise Http404("Attachment not found.") from None
+    return attachment_response(item)
+
+
+def attachment_response(item: Attachment) -> FileResponse:
+    """An attachment's file as served to those who may see it (its owner; a shared link's readers)."""
     # Only our re-encoded raster images, PDFs, audio and plain text are stored, never HTML or
     # SVG, and never sniffed. Images show inline; anything else is a download.
     if item.kind == Attachment.Kind.IMAGE:

@@ -26,14 +26,16 @@ from daphne.ws_protocol import WebSocketFactory
 _TOO_LARGE = b'{"error": "The request is too large."}'
 
 
-def limit_request_bodies(max_bytes: int) -> None:
-    """Answer 413 and close as soon as a request declares, or sends, more than max_bytes."""
+def limit_request_bodies(max_bytes: int, larger: dict[str, int] | None = None) -> None:
+    """Answer 413 and close as soon as a request declares, or sends, more than max_bytes (or
+    the limit `larger` gives its path, e.g. the import page's)."""
+    limits = {path.encode(): limit for path, limit in (larger or {}).items()}
     if getattr(WebRequest, "_chatsite_body_limit", None) is not None:
-        WebRequest._chatsite_body_limit = max_bytes
+        WebRequest._chatsite_body_limit, WebRequest._chatsite_path_limits = max_bytes, limits
         return
     original_got_length = WebRequest.gotLength
     original_handle_chunk = WebRequest.handleContentChunk
-    WebRequest._chatsite_body_limit = max_bytes
+    WebRequest._chatsite_body_limit, WebRequest._chatsite_path_limits = max_bytes, limits
 
     def refuse(request: WebRequest) -> None:
         request._chatsite_refused = True
@@ -47,15 +49,18 @@ def limit_request_bodies(max_bytes: int) -> None:
     def got_length(request: WebRequest, length: int | None) -> None:
         request._chatsite_received = 0
         request._chatsite_refused = False
+        # The request line is parsed (the channel holds it) before the body's length is known.
+        path = (getattr(request.channel, "_path", b"") or b"").split(b"?", 1)[0]
+        request._chatsite_limit = WebRequest._chatsite_path_limits.get(path, WebRequest._chatsite_body_limit)
         original_got_length(request, length)
-        if length is not None and length > WebRequest._chatsite_body_limit:
+        if length is not None and length > request._chatsite_limit:
             refuse(request)
 
     def handle_chunk(request: WebRequest, data: bytes) -> None:
         if request._chatsite_refused:
             return
         request._chatsite_received += len(data)
-        if request._chatsite_received > WebRequest._chatsite_body_limit:  # chunked, no length
+        if request._chatsite_received > request._chatsite_limit:  # chunked, no length
             refuse(request)
             return
         original_handle_chunk(request, data)
