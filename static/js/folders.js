@@ -30,6 +30,8 @@ export class Keeper {
     this.root.addEventListener('click', (e) => this.onClick(e));
     this.dragAndDrop();
     this.refresh();
+    // Items come and go from js/sidebar.js too (a new chat, a delete).
+    new MutationObserver(() => this.refresh()).observe(this.root, { childList: true, subtree: true });
   }
 
   url(kind, id = ZERO_UUID) {
@@ -57,15 +59,13 @@ export class Keeper {
     const at = time(li.dataset[key]);
     const before = [...list.children].find((other) => other !== li && time(other.dataset[key]) < at);
     list.insertBefore(li, before ?? null);
-    if (folder && !li.dataset.pinned) this.setExpanded(folder, true); // show where it went
-    this.refresh();
+    if (folder && !li.dataset.pinned) this.setExpanded(folder, true, { remember: true }); // show where it went
   }
 
   // The server's answer to a pin, an archive or a move.
   apply(li, kept) {
     if (kept.archived) {
       li.remove();
-      this.refresh();
       if (this.sidebar.currentId() === kept.id) location.href = this.sidebar.list.dataset.indexUrl;
       return;
     }
@@ -78,13 +78,8 @@ export class Keeper {
   // An item the Archived view gave back: built as js/sidebar.js builds one, then placed.
   restore(kept) {
     if (this.sidebar.itemFor(kept.id)) return;
-    this.sidebar.add({ id: kept.id, title: kept.title, updated: kept.updated });
-    const li = this.sidebar.itemFor(kept.id);
-    if (this.sidebar.currentId() !== kept.id) {
-      li.classList.remove('is-current');
-      li.querySelector('a').removeAttribute('aria-current');
-    }
-    this.apply(li, kept);
+    const current = this.sidebar.currentId() === kept.id;
+    this.apply(this.sidebar.add({ id: kept.id, title: kept.title, updated: kept.updated }, { current }), kept);
   }
 
   async change(li, kind, body) {
@@ -99,7 +94,8 @@ export class Keeper {
   // fill it.
   refresh() {
     for (const list of this.root.querySelectorAll('.conversation-list')) {
-      if (!list.children.length) list.replaceChildren(); // the template's spaces, left by moves
+      // The template's spaces, left when the last item goes (only then: no mutation, no loop).
+      if (!list.children.length && list.childNodes.length) list.replaceChildren();
     }
     this.kept.querySelector('.kept-pinned').classList.toggle('is-empty', !this.pinned.children.length);
   }
@@ -158,7 +154,6 @@ export class Keeper {
     folder.querySelector('.folder-toggle').setAttribute('aria-controls', `folder-${id}`);
     folder.querySelector('.folder-conversations').id = `folder-${id}`;
     this.folderList.append(folder);
-    this.refresh();
     return folder;
   }
 
@@ -190,7 +185,6 @@ export class Keeper {
       li.dataset.folder = '';
       this.place(li);
     }
-    this.refresh();
   }
 
   // The folder dialog: save(name) resolves to the result, or throws with the server's refusal,
@@ -273,18 +267,23 @@ export class Keeper {
 
   // -- collapsing ----------------------------------------------------------------------------
 
-  setExpanded(folder, expanded) {
+  setExpanded(folder, expanded, { remember = false } = {}) {
     folder.querySelector('.folder-toggle').setAttribute('aria-expanded', String(expanded));
     folder.querySelector('.folder-conversations').hidden = !expanded;
     folder.classList.toggle('is-collapsed', !expanded);
+    if (remember) this.rememberCollapsed(folder, !expanded);
   }
 
   toggleFolder(folder) {
     const expanded = folder.querySelector('.folder-toggle').getAttribute('aria-expanded') !== 'true';
-    this.setExpanded(folder, expanded);
+    this.setExpanded(folder, expanded, { remember: true });
+  }
+
+  rememberCollapsed(folder, collapsedNow) {
     const collapsed = new Set(this.storedCollapsed());
-    if (expanded) collapsed.delete(folder.dataset.folderId);
-    else collapsed.add(folder.dataset.folderId);
+    if (collapsed.has(folder.dataset.folderId) === collapsedNow) return;
+    if (collapsedNow) collapsed.add(folder.dataset.folderId);
+    else collapsed.delete(folder.dataset.folderId);
     try {
       localStorage.setItem(COLLAPSED_KEY, JSON.stringify([...collapsed]));
     } catch {

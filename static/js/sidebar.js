@@ -28,8 +28,9 @@ export class Sidebar {
     return this.root.querySelector(`.conversation-item[data-conversation-id="${CSS.escape(id)}"]`);
   }
 
-  // A new chat, at the top and marked as the current one.
-  add(conv) {
+  // A new chat, at the top and marked as the current one (unless current is false: one
+  // js/archived.js brings back).
+  add(conv, { current = true } = {}) {
     const link = h('a', { class: 'conversation-link', href: this.urlFor('conversation', conv.id) },
       h('span', { class: 'conversation-title', text: conv.title || gettext('New chat') }));
     const li = h('li', {
@@ -38,7 +39,8 @@ export class Sidebar {
     }, link);
     decorate(li);
     this.list.prepend(li);
-    this.markCurrent(li);
+    if (current) this.markCurrent(li);
+    return li;
   }
 
   markCurrent(li) {
