@@ -10,6 +10,8 @@ import { ChatProtocol } from './js/protocol.js';
 import { Composer } from './js/composer.js';
 import { Sidebar } from './js/sidebar.js';
 import { sidebarToggle } from './js/sidebar-toggle.js';
+import { Keeper } from './js/folders.js';
+import { archivedView } from './js/archived.js';
 import { ModelPicker } from './js/models.js';
 import { showContextUsage } from './js/context-usage.js';
 import { showBudget } from './js/budget.js';
@@ -33,6 +35,8 @@ const sidebar = new Sidebar($('conversation-list'), {
   onRenamed: (conv) => updateConversation(conv),
   showError: banner.show,
 });
+const keeper = new Keeper($('kept'), sidebar, { showError: banner.show });
+archivedView({ button: $('archived-button'), dialog: $('archived-dialog'), keeper, sidebar });
 const tray = new AttachmentTray($('attachment-tray'), {
   uploadUrl: config.upload_url,
   maxBytes: config.max_upload_bytes,

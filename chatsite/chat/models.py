@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -54,6 +55,12 @@ class Conversation(models.Model):
     tools = models.JSONField(default=list, blank=True)
     # Archived: out of the list (and what "delete" does when members may not delete).
     archived_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Kept and ordered by its owner (keeping.py): pinned on top, the latest pin first; filed in
+    # one of the owner's folders (never another user's: see clean and keeping.move).
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    folder = models.ForeignKey(
+        "chat.Folder", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -64,6 +71,46 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def clean(self) -> None:
+        # The admin could otherwise file a conversation in someone else's folder.
+        if self.folder_id is not None and self.folder.owner_id != self.owner_id:
+            raise ValidationError({"folder": gettext("A conversation can only go in a folder of its owner.")})
+
+
+class FolderQuerySet(models.QuerySet):
+    def for_user(self, user) -> "FolderQuerySet":
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        return self.filter(owner=user)
+
+    def owned(self, user, code) -> "Folder":
+        """The user's folder with this id; DoesNotExist for anyone else's or a malformed id."""
+        try:
+            return self.for_user(user).get(code=code)
+        except (ValidationError, ValueError, TypeError):
+            raise self.model.DoesNotExist from None
+
+
+class Folder(models.Model):
+    """A user's own folder of conversations (keeping.py names and fills them)."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="folders")
+    name = models.CharField(max_length=100)
+    # The name as two names are compared (keeping.name_key: case, width and invisible characters
+    # ignored), so that "Work" and "ｗｏｒｋ" are one folder.
+    name_key = models.CharField(max_length=400, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = FolderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name_key"], name="folder_name_unique_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Message(models.Model):

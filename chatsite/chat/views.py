@@ -9,7 +9,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from chatsite.chat import turns
+from chatsite.chat import keeping, turns
 from chatsite.chat.budgets import remaining
 from chatsite.chat.files import TEXT_EXTENSIONS, store_upload, too_large
 from chatsite.chat.images import FORMATS, UploadRejected
@@ -143,13 +143,11 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
         "preset_url": "/presets/",
         "tools": registry.choices(),
     }
-    conversations = (
-        Conversation.objects.for_user(request.user)
-        .filter(archived_at__isnull=True)
-        .only("code", "title", "updated")[:200]
-    )
+    kept = keeping.sidebar(request.user)  # pinned, folders, the rest
     return render(
-        request, "chat/chat.html", {"conversation": conversation, "conversations": conversations, "config": config}
+        request,
+        "chat/chat.html",
+        {"conversation": conversation, "conversations": kept.rest, "kept": kept, "config": config},
     )
 
 

@@ -1,17 +1,22 @@
 // The sidebar: the list of conversations (the current one marked, the most recently used
-// first), renaming and deleting them. Showing and hiding it: js/sidebar-toggle.js.
+// first), renaming and deleting them. Showing and hiding it: js/sidebar-toggle.js. Pinned
+// conversations, folders and the rest of each item's menu are js/folders.js's.
 import { h } from './dom.js';
+import { gettext } from './i18n.js';
 import { postJSON } from './net.js';
+import { menuButton } from './conversation-menu.js';
 
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
 
 export class Sidebar {
-  // list: the <ul> the page rendered; currentId() → the shown conversation's id or null;
-  // onRenamed(conversation) gets the server's answer to a rename.
+  // list: the <ul> of conversations neither pinned nor in a folder; the sidebar around it holds
+  // the others. currentId() → the shown conversation's id or null; onRenamed(conversation)
+  // gets the server's answer to a rename.
   constructor(list, { currentId, onRenamed, showError }) {
     Object.assign(this, { list, currentId, onRenamed, showError });
-    for (const li of list.querySelectorAll('.conversation-item')) decorate(li);
-    list.addEventListener('click', (e) => this.onClick(e));
+    this.root = list.closest('.sidebar') ?? list;
+    for (const li of this.root.querySelectorAll('.conversation-item')) decorate(li);
+    this.root.addEventListener('click', (e) => this.onClick(e));
   }
 
   // URLs come from Django's reversed templates with a zero UUID (see chat.html).
@@ -20,21 +25,26 @@ export class Sidebar {
   }
 
   itemFor(id) {
-    return this.list.querySelector(`.conversation-item[data-conversation-id="${CSS.escape(id)}"]`);
+    return this.root.querySelector(`.conversation-item[data-conversation-id="${CSS.escape(id)}"]`);
   }
 
-  // A new chat, at the top and marked as the current one.
-  add(conv) {
+  // A new chat, at the top and marked as the current one (unless current is false: one
+  // js/archived.js brings back).
+  add(conv, { current = true } = {}) {
     const link = h('a', { class: 'conversation-link', href: this.urlFor('conversation', conv.id) },
-      h('span', { class: 'conversation-title', text: conv.title || 'New chat' }));
-    const li = h('li', { class: 'conversation-item', 'data-conversation-id': conv.id }, link);
+      h('span', { class: 'conversation-title', text: conv.title || gettext('New chat') }));
+    const li = h('li', {
+      class: 'conversation-item', 'data-conversation-id': conv.id, 'data-updated': conv.updated || new Date().toISOString(),
+      'data-folder': '', draggable: 'true',
+    }, link);
     decorate(li);
     this.list.prepend(li);
-    this.markCurrent(li);
+    if (current) this.markCurrent(li);
+    return li;
   }
 
   markCurrent(li) {
-    for (const other of this.list.querySelectorAll('.conversation-item.is-current')) {
+    for (const other of this.root.querySelectorAll('.conversation-item.is-current')) {
       other.classList.remove('is-current');
       other.querySelector('a').removeAttribute('aria-current');
     }
@@ -44,13 +54,15 @@ export class Sidebar {
 
   setTitle(conv) {
     const li = this.itemFor(conv.id);
-    if (li) li.querySelector('.conversation-title').textContent = conv.title || 'New chat';
+    if (li) li.querySelector('.conversation-title').textContent = conv.title || gettext('New chat');
   }
 
-  // Most recently used first, as the server orders them.
+  // Most recently used first, as the server orders them (pinned ones keep their pin order).
   moveToTop(id) {
     const li = this.itemFor(id);
-    if (li) this.list.prepend(li);
+    if (!li) return;
+    li.dataset.updated = new Date().toISOString();
+    if (li.parentElement.dataset.list !== 'pinned') li.parentElement.prepend(li);
   }
 
   async onClick(e) {
@@ -79,10 +91,8 @@ export class Sidebar {
   }
 }
 
+// Rename and Delete are in the item's menu (conversation-menu.js) as buttons with
+// data-action, handled by onClick above.
 function decorate(li) {
-  li.append(
-    h('span', { class: 'conversation-actions' },
-      h('button', { type: 'button', class: 'rename-button', 'data-action': 'rename', text: 'Rename', 'aria-label': 'Rename conversation' }),
-      h('button', { type: 'button', class: 'delete-button', 'data-action': 'delete', text: 'Delete', 'aria-label': 'Delete conversation' })),
-  );
+  li.append(h('span', { class: 'conversation-actions' }, menuButton(gettext('Conversation options'))));
 }
