@@ -2,6 +2,9 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
+
+from chatsite.teams.models import DailyUsage
 
 
 class AuditEntry(models.Model):
@@ -12,10 +15,10 @@ class AuditEntry(models.Model):
     """
 
     class View(models.TextChoices):
-        TRANSCRIPT = "transcript", "transcript"
-        CHANGE = "change", "change page"
-        SEARCH = "search", "search results"
-        MESSAGE = "message", "message"
+        TRANSCRIPT = "transcript", gettext_lazy("transcript")
+        CHANGE = "change", gettext_lazy("change page")
+        SEARCH = "search", gettext_lazy("search results")
+        MESSAGE = "message", gettext_lazy("message")
 
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_by")
@@ -32,8 +35,16 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        verbose_name = "read of a conversation"
-        verbose_name_plural = "reads of conversations"
+        verbose_name = gettext_lazy("read of a conversation")
+        verbose_name_plural = gettext_lazy("reads of conversations")
 
     def __str__(self) -> str:
         return f"{self.reader} read {self.owner}'s “{self.conversation_title}”"
+
+
+class UsageReport(DailyUsage):
+    """The usage reports' place in the admin (its pages are the report, not a list of rows)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = gettext_lazy("usage report")
