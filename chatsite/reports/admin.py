@@ -117,7 +117,7 @@ class UsageReportAdmin(ReportAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": _("Usage"),
+            "title": _("Usage reports"),
             "form": form,
             "currency": TeamSettings.current().currency,
         }

@@ -47,4 +47,5 @@ class UsageReport(DailyUsage):
 
     class Meta:
         proxy = True
-        verbose_name = verbose_name_plural = gettext_lazy("usage report")
+        verbose_name = gettext_lazy("usage report")
+        verbose_name_plural = gettext_lazy("usage reports")
