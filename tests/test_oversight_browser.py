@@ -46,8 +46,9 @@ Message.objects.create(
     citations=[{'url': 'https://example.com/launch', 'title': 'Launch notes'}],
     status='error', error='The provider went away.')
 today = timezone.localdate()
+bob = U.objects.get(username='bob')
 for n in range(7):
-    for user, model, tokens in ((alice, 'test/model-a', 1000 * (n + 1)), (U.objects.get(username='bob'), 'test/model-b', 500)):
+    for user, model, tokens in ((alice, 'test/model-a', 1000 * (n + 1)), (bob, 'test/model-b', 500)):
         DailyUsage.objects.create(day=today - timedelta(days=n), user=user, provider_name='Loopback', model_name=model,
                                   requests=n + 1, prompt_tokens=tokens, total_tokens=tokens, cost=Decimal('0.01'))
 """
