@@ -20,18 +20,22 @@ class AuditEntry(models.Model):
         SEARCH = "search", gettext_lazy("search results")
         MESSAGE = "message", gettext_lazy("message")
 
-    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_by")
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=gettext_lazy("reader")
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_by", verbose_name=gettext_lazy("whose")
+    )
     # Kept as ids and a title too: the record outlives the conversation it is about.
     conversation = models.ForeignKey(
         "chat.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     conversation_code = models.UUIDField(null=True, blank=True)
-    conversation_title = models.CharField(max_length=200, blank=True)
+    conversation_title = models.CharField(gettext_lazy("conversation"), max_length=200, blank=True)
     message = models.ForeignKey("chat.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    view = models.CharField(max_length=12, choices=View.choices)
-    reason = models.TextField(blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    view = models.CharField(gettext_lazy("where"), max_length=12, choices=View.choices)
+    reason = models.TextField(gettext_lazy("reason"), blank=True)
+    at = models.DateTimeField(gettext_lazy("when"), auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-at"]
