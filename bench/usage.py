@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -49,7 +50,7 @@ def _database(url: str | None) -> tuple[str, callable]:
     """The database URL to use and what drops it afterwards."""
     if not url:
         folder = tempfile.mkdtemp(prefix="chatsite-bench-usage-")
-        return f"sqlite:///{folder}/db.sqlite3", lambda: None
+        return f"sqlite:///{folder}/db.sqlite3", lambda: shutil.rmtree(folder, ignore_errors=True)
     import psycopg
 
     name = f"chatsite_bench_usage_{os.getpid()}"
@@ -147,9 +148,10 @@ def main() -> None:
     args = parser.parse_args()
 
     database_url, drop = _database(args.database_url)
+    data_dir = tempfile.mkdtemp(prefix="chatsite-bench-data-")
     os.environ.update(
         DATABASE_URL=database_url,
-        DATA_DIR=tempfile.mkdtemp(prefix="chatsite-bench-data-"),
+        DATA_DIR=data_dir,
         LOCAL_MODEL="0",
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="chatsite.settings",
@@ -193,6 +195,7 @@ def main() -> None:
                 print(f"  {who:10s}  {label:28s} {ms:8.1f} ms  {size / 1024:9.1f} KB")
     finally:
         drop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
