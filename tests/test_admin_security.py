@@ -16,7 +16,7 @@ from chatsite.accounts.models import Invite
 from chatsite.chat.models import Attachment, Conversation, Message, Preset
 from chatsite.lib.adminaccess import ViewOnlyGuard
 from chatsite.providers.models import LanguageModel, Provider
-from chatsite.teams.models import TeamSettings
+from chatsite.teams.models import Budget, Team, TeamSettings
 from tests.conftest import SECRET
 from tests.upstream import Upstream
 
@@ -256,6 +256,8 @@ def every_kind_of_row(alice, provider, tool):
         "chat.preset": Preset.objects.create(name="Terse", system_prompt="Be brief."),
         "providers.languagemodel": provider.models.get(),
         "providers.provider": provider,
+        "teams.budget": Budget.objects.create(user=alice, tokens_per_day=100),
+        "teams.team": Team.objects.create(group=Group.objects.create(name="research")),
         "teams.teamsettings": TeamSettings.current(),
         "tools.httptool": tool,
     }
