@@ -37,6 +37,7 @@ from django.utils.translation import gettext_lazy as _
 from chatsite.lib.adminaccess import ModelAdmin
 from chatsite.providers.models import LanguageModel
 from chatsite.teams.access import administered
+from chatsite.teams.admin_settings import clean_retention
 from chatsite.teams.models import Budget, Team, TeamProviderKey
 
 User = get_user_model()
@@ -131,6 +132,9 @@ class TeamForm(forms.ModelForm):
                 % {"names": ", ".join(missing)}
             )
         return list(found.values())
+
+    def clean_retention_days(self) -> int | None:
+        return clean_retention(self.cleaned_data["retention_days"])
 
     def clean_allowed_models(self):
         chosen = self.cleaned_data["allowed_models"]
