@@ -79,7 +79,7 @@ def site(alice, bob, charlie, dora):
 def test_it_deletes_exactly_the_conversations_past_their_owners_keep_with_their_files(site, alice, bob, charlie, dora):
     gone = [
         conversation(alice, 31),
-        conversation(alice, 40, title="alice pinned and archived", pinned_at=timezone.now(), archived_at=timezone.now()),
+        conversation(alice, 40, title="alice, kept aside", pinned_at=timezone.now(), archived_at=timezone.now()),
         conversation(bob, 8),
         conversation(charlie, 91),
         conversation(dora, 31),
