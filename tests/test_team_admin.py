@@ -180,7 +180,11 @@ def test_a_team_admin_sets_their_teams_budget_and_their_members_budgets_only(ali
     answer = post_form(client, url, "team_form", **{"budgets-0-tokens_per_day": "1000"})
     assert answer.status_code == 302
     assert Budget.objects.get(team=teams["support"]).tokens_per_day == 1000
-    assert "777" not in client.get(url).content.decode()
+    page = client.get(url).content.decode()
+    assert 'name="budgets-0-tokens_per_day" value="1000"' in page and "777" not in page
+    answer = post_form(client, url, "team_form", **{"budgets-0-tokens_per_day": "2000"})  # the same row again
+    assert answer.status_code == 302
+    assert Budget.objects.get(team=teams["support"]).tokens_per_day == 2000
 
     assert options(client.get("/admin/teams/budget/add/").content.decode(), "user")[1:] == ["alice", "bob"]
     answer = post_form(client, "/admin/teams/budget/add/", "budget_form", user=str(charlie.pk), tokens_per_day="1")
@@ -280,3 +284,10 @@ def test_a_user_has_one_budget_said_plainly(admin_user, charlie, teams):
     client = log_in_admin(admin_user)
     answer = post_form(client, "/admin/teams/budget/add/", "budget_form", user=str(charlie.pk), tokens_per_day="9")
     assert answer.status_code == 200 and "charlie has a budget already: change that one." in answer.content.decode()
+
+
+def test_a_groups_page_links_to_its_team(admin_user, teams):
+    client = log_in_admin(admin_user)
+    support = teams["support"]
+    assert f'href="{change_url(support)}"' in client.get("/admin/auth/group/").content.decode()
+    assert f'href="{change_url(support)}"' in client.get(f"/admin/auth/group/{support.pk}/change/").content.decode()

@@ -72,11 +72,11 @@ class TeamForm(forms.ModelForm):
     editor = None
     teams: list[int] = []
 
-    name = forms.CharField(label=_("name"), max_length=150)
-    members = forms.ModelMultipleChoiceField(queryset=User.objects.none(), required=False, label=_("members"))
+    name = forms.CharField(label=_("Name"), max_length=150)
+    members = forms.ModelMultipleChoiceField(queryset=User.objects.none(), required=False, label=_("Members"))
     add_members = forms.CharField(
         required=False,
-        label=_("add members"),
+        label=_("Add members"),
         help_text=_("Usernames of existing accounts, separated by commas or spaces."),
     )
 
@@ -169,7 +169,10 @@ class TeamBudgetInline(admin.StackedInline):
     verbose_name_plural = _("team budget (all its members together; empty: no limit)")
 
     def _may(self, request, team) -> bool:
-        return request.user.is_superuser or (team is not None and team.pk in teams_of(request))
+        # Without a team: asked for the inline's queryset, which is its parent's budget (the
+        # parent's page itself is checked by TeamAdmin).
+        teams = teams_of(request)
+        return request.user.is_superuser or (bool(teams) and (team is None or team.pk in teams))
 
     def has_view_permission(self, request, obj=None) -> bool:
         return self._may(request, obj)
