@@ -18,7 +18,7 @@ from chatsite.chat.models import Attachment, Conversation, Message, Preset
 from chatsite.lib.adminaccess import ViewOnlyGuard
 from chatsite.providers.models import LanguageModel, Provider
 from chatsite.reports.models import AuditEntry, UsageReport
-from chatsite.teams.models import TeamSettings
+from chatsite.teams.models import Budget, Team, TeamSettings
 from tests.conftest import SECRET
 from tests.upstream import Upstream
 
@@ -262,6 +262,8 @@ def every_kind_of_row(alice, provider, tool):
         "reports.usagereport": UsageReport.objects.create(
             day=date.today(), user=alice, provider_name="Loopback", model_name="test/model-a"
         ),
+        "teams.budget": Budget.objects.create(user=alice, tokens_per_day=100),
+        "teams.team": Team.objects.create(group=Group.objects.create(name="research")),
         "teams.teamsettings": TeamSettings.current(),
         "tools.httptool": tool,
     }

@@ -7,9 +7,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from chatsite.chat import keeping, turns
+from chatsite.chat import keeping, retention, turns
 from chatsite.chat.budgets import remaining
 from chatsite.chat.files import TEXT_EXTENSIONS, store_upload, too_large
 from chatsite.chat.images import FORMATS, UploadRejected
@@ -20,6 +21,7 @@ from chatsite.lib.text import TextRefused, check_value
 from chatsite.providers.bootstrap import localmodel_down_reason
 from chatsite.providers.models import LanguageModel
 from chatsite.teams import access
+from chatsite.teams.models import TeamSettings
 from chatsite.tools import registry
 
 
@@ -147,7 +149,13 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
     return render(
         request,
         "chat/chat.html",
-        {"conversation": conversation, "conversations": kept.rest, "kept": kept, "config": config},
+        {
+            "conversation": conversation,
+            "conversations": kept.rest,
+            "kept": kept,
+            "config": config,
+            "may_delete": TeamSettings.current().members_may_delete,
+        },
     )
 
 
@@ -175,9 +183,12 @@ def rename(request: HttpRequest, code) -> JsonResponse:
 @require_POST
 def delete(request: HttpRequest, code) -> JsonResponse:
     conversation = _conversation_or_404(request, code)
-    for attachment in Attachment.objects.filter(message__conversation=conversation):
-        attachment.file.delete(save=False)
-    conversation.delete()
+    if not TeamSettings.current().members_may_delete:
+        # A site that must keep records: "delete" archives (js/archived.js shows the message).
+        keeping.archive(conversation, True)
+        message = gettext("Conversations are kept on this site: it was archived instead of deleted.")
+        return JsonResponse({"ok": True, "archived": True, "message": message})
+    retention.delete(Conversation.objects.filter(pk=conversation.pk))
     return JsonResponse({"ok": True})
 
 

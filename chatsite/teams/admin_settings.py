@@ -5,12 +5,20 @@ from django import forms
 from django.contrib import admin
 from django.core.validators import DomainNameValidator
 from django.shortcuts import redirect
+from django.utils.translation import gettext
 
 from chatsite.lib.adminaccess import ModelAdmin
 from chatsite.lib.text import TextRefused, check_text
 from chatsite.teams.models import TeamSettings
 
 _domain = DomainNameValidator(accept_idna=False)
+
+
+def clean_retention(days: int | None) -> int | None:
+    """A retention in days (empty: keep for ever); 0 would delete every conversation at the next run."""
+    if days is not None and days < 1:
+        raise forms.ValidationError(gettext("Keep conversations at least 1 day, or leave it empty to keep them."))
+    return days
 
 
 class TeamSettingsForm(forms.ModelForm):
@@ -25,6 +33,9 @@ class TeamSettingsForm(forms.ModelForm):
             "retention_days",
             "currency",
         )
+
+    def clean_retention_days(self) -> int | None:
+        return clean_retention(self.cleaned_data["retention_days"])
 
     def clean_signup_domains(self) -> str:
         text = self.cleaned_data["signup_domains"]
