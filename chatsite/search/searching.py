@@ -28,6 +28,8 @@ TITLE_RESULTS = 10  # conversations found by their title, most recently used fir
 # all that user's, so this bounds only a query that matches nearly everything).
 CANDIDATES = 2000
 SHORT_SCAN = 5000
+# What a result shows (a message's other fields, logprobs above all, can be large).
+CONVERSATION_FIELDS = ("code", "title", "archived_at", "updated", "owner__username")
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,14 @@ def _search(conversations: QuerySet, query: str, owner: str | None, limit: int, 
     if not wanted:
         return []
     titled = _matching(conversations, "search_title", "title", "title", wanted, owner)
-    titled = titled.select_related("owner").order_by("-updated")[:title_limit] if title_limit else []
+    titled = titled.select_related("owner").only(*CONVERSATION_FIELDS).order_by("-updated")
+    titled = titled[:title_limit] if title_limit else []
     messages = Message.objects.filter(conversation__in=conversations).exclude(status=Message.Status.STREAMING)
     found = _matching(messages, "search_message", "body", "text", wanted, owner)
-    found = found.select_related("conversation__owner").order_by("-pk")[:limit] if limit else []
+    found = found.select_related("conversation__owner").only(
+        "code", "role", "text", "created", *(f"conversation__{name}" for name in CONVERSATION_FIELDS)
+    )
+    found = found.order_by("-pk")[:limit] if limit else []
     words = wanted.words
     return [
         *(Found(c, None, snippets.marked(c.title, words), []) for c in titled),
