@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from chatsite.chat import keeping, turns
@@ -126,12 +127,12 @@ def older_messages(request: HttpRequest, code) -> JsonResponse:
     if "after" in request.GET:
         after = _message_pk(conversation, request.GET["after"])
         if after is None:
-            return _error("Message not found.", 404)
+            return _error(gettext("Message not found."), 404)
         messages, has_newer = _newer_page(conversation, after)
         return JsonResponse({"messages": messages, "has_newer": has_newer})
     before = _message_pk(conversation, request.GET.get("before"))
     if before is None:
-        return _error("Message not found.", 404)
+        return _error(gettext("Message not found."), 404)
     messages, has_older = _page_of_messages(conversation, before)
     return JsonResponse({"messages": messages, "has_older": has_older})
 
