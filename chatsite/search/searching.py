@@ -62,7 +62,8 @@ class Found:
 
 def search(user, query: str, *, limit: int = RESULTS, title_limit: int = TITLE_RESULTS) -> list[Found]:
     """The user's own conversations (archived ones too) matching every word of the query: those
-    whose title matches, then the messages whose text does, newest first. Only ever the user's:
+    whose title matches (unless messages of theirs match too), then the messages whose text
+    does, newest first. Only ever the user's:
     everything starts from Conversation.objects.for_user."""
     if not user.is_authenticated:
         return []
@@ -96,13 +97,14 @@ def _search(conversations: QuerySet, query: str, owner: str | None, limit: int, 
     )
     found = found.order_by("-pk")[:limit] if limit else []
     words = wanted.words
-    return [
-        *(Found(c, None, snippets.marked(c.title, words), []) for c in titled),
-        *(
-            Found(m.conversation, m, snippets.marked(m.conversation.title, words), snippets.excerpt(m.text, words))
-            for m in found
-        ),
+    messages_found = [
+        Found(m.conversation, m, snippets.marked(m.conversation.title, words), snippets.excerpt(m.text, words))
+        for m in found
     ]
+    # A conversation with messages found is shown by them (with its title marked): once is enough.
+    shown = {f.conversation.pk for f in messages_found}
+    titles_found = [Found(c, None, snippets.marked(c.title, words), []) for c in titled if c.pk not in shown]
+    return [*titles_found, *messages_found]
 
 
 def _matching(
