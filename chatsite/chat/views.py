@@ -81,24 +81,59 @@ def _model_choices(allowed: list[LanguageModel]) -> list[dict]:
 PAGE_MESSAGES = 50
 
 
-def _page_of_messages(conversation: Conversation, before: int | None = None) -> tuple[list[dict], bool]:
-    """The PAGE_MESSAGES messages before the message with pk `before` (the last ones when None),
+def _page_of_messages(
+    conversation: Conversation, before: int | None = None, size: int = PAGE_MESSAGES
+) -> tuple[list[dict], bool]:
+    """The `size` messages before the message with pk `before` (the last ones when None),
     oldest first, and whether there are older ones."""
     queryset = conversation.messages.order_by("-pk").prefetch_related("attachments")
     if before is not None:
         queryset = queryset.filter(pk__lt=before)
-    page = list(queryset[: PAGE_MESSAGES + 1])
-    return [message_payload(m) for m in reversed(page[:PAGE_MESSAGES])], len(page) > PAGE_MESSAGES
+    page = list(queryset[: size + 1])
+    return [message_payload(m) for m in reversed(page[:size])], len(page) > size
+
+
+def _newer_page(
+    conversation: Conversation, after: int, size: int = PAGE_MESSAGES, *, inclusive: bool = False
+) -> tuple[list[dict], bool]:
+    """The `size` messages after the message with pk `after` (from it, when inclusive), oldest
+    first, and whether there are newer ones: a page opened at a message, scrolled down."""
+    newer = {"pk__gte" if inclusive else "pk__gt": after}
+    queryset = conversation.messages.filter(**newer).order_by("pk").prefetch_related("attachments")
+    page = list(queryset[: size + 1])
+    return [message_payload(m) for m in page[:size]], len(page) > size
+
+
+def _page_around(conversation: Conversation, at: int) -> tuple[list[dict], bool, bool]:
+    """A page with the message with pk `at` in its middle, oldest first, and whether there are
+    older and newer ones."""
+    before, has_older = _page_of_messages(conversation, at, PAGE_MESSAGES // 2)
+    after, has_newer = _newer_page(conversation, at, PAGE_MESSAGES - PAGE_MESSAGES // 2, inclusive=True)
+    return before + after, has_older, has_newer
+
+
+def _message_pk(conversation: Conversation, code) -> int | None:
+    """The pk of the conversation's message with this id; None for any other id."""
+    try:
+        return conversation.messages.only("pk").get(code=code).pk
+    except (ValidationError, ValueError, TypeError, conversation.messages.model.DoesNotExist):
+        return None
 
 
 @require_GET
 def older_messages(request: HttpRequest, code) -> JsonResponse:
-    """The page of messages before `?before=<message id>`, for a reader scrolling back."""
+    """The page of messages before `?before=<message id>`, for a reader scrolling back; or, with
+    `?after=<message id>`, the page after it, for one scrolling down a page opened at a message."""
     conversation = _conversation_or_404(request, code)
-    try:
-        before = conversation.messages.only("pk").get(code=request.GET.get("before")).pk
-    except (ValidationError, ValueError, TypeError, conversation.messages.model.DoesNotExist):
-        return _error("Message not found.", 404)
+    if "after" in request.GET:
+        after = _message_pk(conversation, request.GET["after"])
+        if after is None:
+            return _error(gettext("Message not found."), 404)
+        messages, has_newer = _newer_page(conversation, after)
+        return JsonResponse({"messages": messages, "has_newer": has_newer})
+    before = _message_pk(conversation, request.GET.get("before"))
+    if before is None:
+        return _error(gettext("Message not found."), 404)
     messages, has_older = _page_of_messages(conversation, before)
     return JsonResponse({"messages": messages, "has_older": has_older})
 
@@ -106,8 +141,12 @@ def older_messages(request: HttpRequest, code) -> JsonResponse:
 @require_GET
 def index(request: HttpRequest, code=None) -> HttpResponse:
     conversation = _conversation_or_404(request, code) if code else None
-    messages, has_older = [], False
-    if conversation:
+    messages, has_older, has_newer = [], False, False
+    # ?at=<message id>: opened at that message (a search result), with the messages around it.
+    at = _message_pk(conversation, request.GET["at"]) if conversation and "at" in request.GET else None
+    if at is not None:
+        messages, has_older, has_newer = _page_around(conversation, at)
+    elif conversation:
         messages, has_older = _page_of_messages(conversation)
     allowed = turns.models_for(request.user)
     allowed_ids = {m.pk for m in allowed}
@@ -123,6 +162,8 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
         "conversation": conversation_payload(conversation) if conversation else None,
         "messages": messages,
         "has_older": has_older,
+        "has_newer": has_newer,
+        "at": request.GET["at"] if at is not None else None,
         "older_url": "/c/00000000-0000-0000-0000-000000000000/messages/",
         "models": models,
         "default_model": str(default.code) if default else None,

@@ -1,27 +1,30 @@
 """The admin's search across everyone's conversations, and the excerpts its results show.
 
-`find` is the one place the admin searches: the search app's `search_all` can take its place
-without the admin changing (it gets the conversations in the admin's scope and the term, and
-gives back the matching ones).
+`find` is the one place the admin searches: message text through the search app's index
+(`search_all`, the same search members use, bounded to its newest matches), titles and owners'
+usernames by their words, always within the conversations the admin may see.
 """
 
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Min, Q, QuerySet
 
 from chatsite.chat.models import Conversation, Message
+from chatsite.search.searching import search_all
 
 QUERY_WORDS = 8
+INDEX_RESULTS = 500  # of the index's matches (newest first) before the admin's scope is applied
 EXCERPT_CHARS = 160
 
 
 def find(conversations: QuerySet[Conversation], term: str, *, in_text: bool) -> QuerySet[Conversation]:
-    """The conversations with every word of term in their title, their owner's username or
-    (in_text) one of their messages' text."""
+    """The conversations with every word of term in their title or their owner's username, or
+    (in_text) in one of their messages' text."""
+    named = Q()
     for word in term.split()[:QUERY_WORDS]:
-        match = Q(title__icontains=word) | Q(owner__username__icontains=word)
-        if in_text:
-            match |= Exists(Message.objects.filter(conversation=OuterRef("pk"), text__icontains=word))
-        conversations = conversations.filter(match)
-    return conversations
+        named &= Q(title__icontains=word) | Q(owner__username__icontains=word)
+    if not in_text:
+        return conversations.filter(named)
+    indexed = {found.conversation.pk for found in search_all(term, limit=INDEX_RESULTS, title_limit=INDEX_RESULTS)}
+    return conversations.filter(named | Q(pk__in=indexed))
 
 
 def excerpts(conversations: list[Conversation], term: str) -> dict[int, str]:
