@@ -24,8 +24,8 @@ def own_upstream():
         yield upstream
 
 
-def start_server(upstream: Upstream, command: str) -> ChatServer:
-    return ChatServer(upstream.base_url, upstream, command=command).start()
+def start_server(upstream: Upstream, command: str, **env: str) -> ChatServer:
+    return ChatServer(upstream.base_url, upstream, command=command, env=env).start()
 
 
 def open_chat_and_send(browser, server: ChatServer, text: str):
@@ -81,7 +81,10 @@ def test_sigterm_saves_each_answer_whole_as_interrupted_tells_the_tabs_and_exits
 @pytest.mark.parametrize("command", ["serve", "daphne"])
 def test_after_sigkill_the_next_start_marks_the_answer_interrupted_with_its_text(browser, own_upstream, command):
     own_upstream.set_default(tokens=TOKENS, delay=0.02)
-    server = start_server(own_upstream, command)
+    # With Redis, other processes may be streaming: a new process reaps what has gone stale
+    # (STREAM_STALE_SECONDS), not every streaming row; alone (in memory) it reaps them all at once.
+    stale = 3
+    server = start_server(own_upstream, command, STREAM_STALE_SECONDS=str(stale))
     try:
         context, page = open_chat_and_send(browser, server, "A long one, please")
         expect(answer(page).locator(".message-body")).to_contain_text("t40", timeout=15_000)
@@ -92,7 +95,7 @@ def test_after_sigkill_the_next_start_marks_the_answer_interrupted_with_its_text
         text, status, _ = saved_answer(server)
         assert status == "streaming" and "t10" in text  # as a crash leaves it: up to the last flush
         server.launch()  # the start-up reap of the new process
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10 + stale
         while saved_answer(server)[1] == "streaming" and time.monotonic() < deadline:
             time.sleep(0.1)
         text_after, status, error = saved_answer(server)

@@ -246,10 +246,10 @@ class Generation:
         try:
             await saving.save_final(answer, spent)
         finally:
+            self._account()  # counted before anyone is told: a scrape after `done` sees it
             await self.layer.group_send(
                 self.group, {"type": events.DONE, "conversation": self.conversation, "message": self._payload()}
             )
-            self._account()
         if spent is not None and spent.total_tokens:
             await self._announce_budget()
         self._name_conversation()
