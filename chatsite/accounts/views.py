@@ -12,9 +12,10 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
+from django.views.i18n import set_language
 
-from chatsite.accounts import confirmation, invites, profile, ratelimit, signup
+from chatsite.accounts import confirmation, invites, locale, profile, ratelimit, signup
 from chatsite.accounts.firstrun import is_setup_code
 from chatsite.accounts.forms import InviteSignupForm, ProfileForm, ResetForm, SignupForm
 from chatsite.accounts.models import FirstRun
@@ -233,3 +234,15 @@ def profile_view(request: HttpRequest) -> HttpResponse:
         "server_time_zone": settings.TIME_ZONE,
     }
     return render(request, "accounts/profile.html", context)
+
+
+@login_not_required
+@require_POST
+def language_view(request: HttpRequest) -> HttpResponse:
+    """The top bar's language switch: Django's set_language (the cookie, back to `next`), and
+    for a signed-in user their profile's choice too, so it follows them to other browsers."""
+    response = set_language(request)
+    language = locale.supported(request.POST.get("language"))
+    if language and request.user.is_authenticated:
+        User.objects.filter(pk=request.user.pk).update(language=language)
+    return response

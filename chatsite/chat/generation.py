@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import translation
 
 from chatsite.chat import events, saving
 from chatsite.chat.budgets import remaining
@@ -102,8 +103,11 @@ class Growing:
 
 
 class Generation:
-    def __init__(self, runtime: Runtime, conversation_code, answer: Message, plan: RequestPlan):
+    def __init__(
+        self, runtime: Runtime, conversation_code, answer: Message, plan: RequestPlan, language: str | None = None
+    ):
         self.runtime = runtime
+        self.language = language or settings.LANGUAGE_CODE  # of the asker: the answer's errors are in it
         self.conversation = str(conversation_code)
         self.answer = answer
         self.answer_id = str(answer.code)
@@ -158,6 +162,8 @@ class Generation:
             self.task.cancel()
 
     async def run(self) -> None:
+        # The task's own context: the language stays this answer's while it streams.
+        translation.activate(self.language)
         answer = self.answer
         control = await self.layer.new_channel()
         await self.layer.group_add(events.control_group(self.conversation), control)

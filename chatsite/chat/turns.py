@@ -19,7 +19,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, OperationalError, transaction
 from django.db.models import Count
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy
 
 from chatsite.chat import limits
 from chatsite.chat.budgets import Budgets, OverBudget, estimate
@@ -75,6 +76,7 @@ class Ask:
     kind: str = SEND
     message: object = None
     options: object = None
+    language: str | None = None  # of the asker: what refuses the ask is said in it (runner.py)
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def take_many(asks: list[Ask]) -> list[Turn | ChatError]:
     ready: dict[int, Ask] = {}
     for i, ask in enumerate(asks):
         try:
-            ready[i] = _checked(ask)
+            with translation.override(ask.language):
+                ready[i] = _checked(ask)
         except ChatError as error:
             results[i] = error
     if len(ready) > 1:
@@ -503,7 +506,8 @@ def _write(asks: dict[int, Ask]) -> dict[int, Turn | ChatError]:
         plans: dict[int, _Plan] = {}
         for i, ask in asks.items():
             try:
-                plans[i] = batch.plan(ask)
+                with translation.override(ask.language):
+                    plans[i] = batch.plan(ask)
             except ChatError as error:
                 results[i] = error
             except (ParameterError, TextRefused) as error:
