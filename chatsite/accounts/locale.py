@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
+
 def supported(code: str | None) -> str | None:
     """The language of settings.LANGUAGES that code names (zh-TW → zh-hant), or None."""
     if not code:

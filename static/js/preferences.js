@@ -68,13 +68,10 @@
   };
 
   document.addEventListener('DOMContentLoaded', () => {
-    // The language switch posts its form as soon as a language is picked (its button is for
-    // pages without scripts).
+    // The language switch posts its form as soon as a language is picked (its button is only
+    // for browsers without scripts).
     const language = document.getElementById('language-select');
-    if (language) {
-      language.form.classList.add('auto');
-      language.addEventListener('change', () => language.form.requestSubmit());
-    }
+    language?.addEventListener('change', () => language.form.requestSubmit());
     const select = document.getElementById('theme-select');
     if (!select) return;
     select.value = root.dataset.theme;
