@@ -34,14 +34,15 @@ class MessageRate:
         values = {"count": limit, "seconds": left, "team": team}
         if team is None:
             text = ngettext(
-                "You sent %(count)s message this minute, the limit; you can send again in %(seconds)s s.",
-                "You sent %(count)s messages this minute, the limit; you can send again in %(seconds)s s.",
+                "You have sent %(count)s message this minute, the limit; you can send again in %(seconds)s s.",
+                "You have sent %(count)s messages this minute, the limit; you can send again in %(seconds)s s.",
                 limit,
             )
         else:
             text = ngettext(
-                "Team %(team)s sent %(count)s message this minute, the limit; you can send again in %(seconds)s s.",
-                "Team %(team)s sent %(count)s messages this minute, the limit; you can send again in %(seconds)s s.",
+                "Team %(team)s has sent %(count)s message this minute, the limit; you can send again in %(seconds)s s.",
+                "Team %(team)s has sent %(count)s messages this minute, the limit; "
+                "you can send again in %(seconds)s s.",
                 limit,
             )
         return text % values

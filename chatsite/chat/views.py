@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from chatsite.chat import keeping, turns
@@ -43,7 +44,7 @@ def _json_body(request: HttpRequest) -> dict:
 
 
 def _error(message: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+    return JsonResponse({"error": str(message)}, status=status)
 
 
 def _refusals(view):
@@ -96,7 +97,7 @@ def older_messages(request: HttpRequest, code) -> JsonResponse:
     try:
         before = conversation.messages.only("pk").get(code=request.GET.get("before")).pk
     except (ValidationError, ValueError, TypeError, conversation.messages.model.DoesNotExist):
-        return _error("Message not found.", 404)
+        return _error(gettext("Message not found."), 404)
     messages, has_older = _page_of_messages(conversation, before)
     return JsonResponse({"messages": messages, "has_older": has_older})
 
@@ -166,7 +167,7 @@ def rename(request: HttpRequest, code) -> JsonResponse:
     conversation = _conversation_or_404(request, code)
     title = _json_body(request).get("title")
     if not isinstance(title, str) or not title.strip():
-        return _error("The title is empty.")
+        return _error(gettext("The title is empty."))
     conversation.title = " ".join(title.split())[:200]
     conversation.save(update_fields=["title", "updated"])
     return JsonResponse(conversation_payload(conversation))
@@ -226,10 +227,10 @@ def create_preset(request: HttpRequest) -> JsonResponse:
     body = _json_body(request)
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
-        return _error("Give the preset a name of at most 100 characters.")
+        return _error(gettext("Give the preset a name of at most 100 characters."))
     prompt, parameters, model = _settings_from(request.user, body)
     if Preset.objects.filter(name=name.strip()).exists():
-        return _error("A preset with that name exists already.")
+        return _error(gettext("A preset with that name exists already."))
     preset = Preset.objects.create(
         name=name.strip(), system_prompt=prompt, parameters=parameters, model=model, created_by=request.user
     )
@@ -261,7 +262,7 @@ def attachment(request: HttpRequest, code) -> FileResponse:
     try:
         item = Attachment.objects.get(code=code, owner=request.user)
     except (Attachment.DoesNotExist, ValidationError, ValueError):
-        raise Http404("Attachment not found.") from None
+        raise Http404(gettext("Attachment not found.")) from None
     return attachment_response(item)
 
 
