@@ -1,6 +1,7 @@
 // The composer: the message box (Enter sends, Shift+Enter starts a new line), the files
 // attached to it, Send and Stop. A sent message the server refuses comes back here.
 import { AttachmentTray, acceptDroppedAndPastedFiles } from './attachments.js';
+import { gettext } from './i18n.js';
 
 // As long as a real conversation id: a frame measured with it has the real frame's size.
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
@@ -56,13 +57,13 @@ export class Composer {
     const { input } = this.els;
     const text = input.value.trim();
     if (this.sending || this.messages.isStreaming) return;
-    if (this.tray.uploading) return this.showError('Wait for the files to finish uploading.');
-    if (this.tray.blockedReason) return this.showError(`${this.tray.blockedReason}: pick another model or remove it.`);
+    if (this.tray.uploading) return this.showError(gettext('Wait for the files to finish uploading.'));
+    if (this.tray.blockedReason) return this.showError(gettext('%(reason)s: pick another model or remove it.', { reason: this.tray.blockedReason }));
     const attachments = this.tray.readyIds;
     if (!text && !attachments.length) return;
     const refusal = this.protocol.refusal({ type: 'send', conversation: this.conversationId() || ZERO_UUID, text, attachments });
     if (refusal) return this.showError(refusal);
-    if (!this.protocol.isOpen) return this.showError('Not connected to the server. Reconnecting…');
+    if (!this.protocol.isOpen) return this.showError(gettext('Not connected to the server. Reconnecting…'));
     this.sending = true;
     this.onChange();
     try {

@@ -73,11 +73,11 @@ export class Sidebar {
     const current = li.querySelector('.conversation-title').textContent;
     try {
       if (button.dataset.action === 'rename') {
-        const title = prompt('Rename conversation', current);
+        const title = prompt(gettext('Rename conversation'), current);
         if (title === null || !title.trim() || title.trim() === current) return;
         this.onRenamed(await postJSON(this.urlFor('rename', id), { title: title.trim() }));
       } else {
-        if (!confirm(`Delete “${current}”? This cannot be undone.`)) return;
+        if (!confirm(gettext('Delete “%(title)s”? This cannot be undone.', { title: current }))) return;
         await postJSON(this.urlFor('delete', id), {});
         if (this.currentId() === id) {
           location.href = this.list.dataset.indexUrl;
