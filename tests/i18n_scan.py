@@ -80,6 +80,7 @@ _MARKED = re.compile(
     r"|<style\b.*?</style>"
     r"|<svg\b.*?</svg>"
     r"|<code\b.*?</code>"
+    r"|<![^>]*>"
     r"|{%\s*block body_class\s*%}.*?{%\s*endblock\s*%}",
     re.S,
 )
@@ -126,7 +127,7 @@ def template_offenders(path: Path) -> list[str]:
             # A data-* value reads as text when it has words and a space ("Answer finished: {text}").
             if not shown and SHOWN_DATA.fullmatch(key):
                 shown = " " in value.strip() and not re.search(r"[/=]|^[\[{]", value)
-            if shown and _words(_TAGS.sub(" ", value)):
+            if shown and not value.lstrip().startswith(('{"', "[")) and _words(_TAGS.sub(" ", value)):
                 report(element.start(), f"{key}={value}")
     tail = text[position:]
     if _words(_TAGS.sub(" ", tail)):

@@ -193,7 +193,7 @@ def read_file(data: bytes, name: str, owner) -> tuple[Attachment, bytes]:
     elif (text := plain_text(data, name)) is not None:
         attachment.kind, attachment.content_type, attachment.text = Attachment.Kind.TEXT, "text/plain", text
     else:
-        raise UploadRejected(f"chatsite cannot read that file. It takes {ACCEPTED}.", 415)
+        raise UploadRejected(gettext("chatsite cannot read that file. It takes %(kinds)s.") % {"kinds": ACCEPTED}, 415)
     attachment.size_bytes = len(data)
     return attachment, data
 
