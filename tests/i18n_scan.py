@@ -238,7 +238,16 @@ def python_offenders(path: Path) -> list[str]:
         checked: list[ast.AST] = []
         if owner == "messages" and name in {"debug", "info", "success", "warning", "error", "add_message"}:
             checked = node.args[1:2] if name != "add_message" else node.args[2:3]
-        elif name in {"ValidationError", "ChatError", "FrameError", "TooLarge", "UploadRejected", "TextRefused"}:
+        elif name in {
+            "ValidationError",
+            "ChatError",
+            "FrameError",
+            "UploadRejected",
+            "TextRefused",
+            "InviteUnusable",
+            "ParameterError",
+            "OverBudget",
+        }:
             checked = node.args[:1]
         elif name == "_error" and owner == "self":  # the consumer's error frame
             checked = node.args[:1]
