@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.i18n import set_language
@@ -223,8 +224,10 @@ def profile_view(request: HttpRequest) -> HttpResponse:
     # A copy: a refused form must not change the request's user (the page's top bar).
     form = ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, gettext("Your profile is saved."))
+        user = form.save()
+        # Said in the language just chosen, which the next page speaks.
+        with translation.override(locale.chosen_by(user) or translation.get_language()):
+            messages.success(request, gettext("Your profile is saved."))
         return redirect("accounts:profile")
     site = TeamSettings.current()
     context = {
