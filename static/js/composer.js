@@ -13,13 +13,18 @@ export class Composer {
   constructor(els, { tray, protocol, messages, conversationId, currentModel, showError, hideError, onSent, onChange }) {
     Object.assign(this, { els, tray, protocol, messages, conversationId, currentModel, showError, hideError, onSent, onChange });
     this.sending = false;
+    this.composing = false;
+    // An IME (Japanese, Chinese…) confirms its composition with Enter: that Enter is not a send.
+    // Chromium marks its keydown isComposing; Safari sends compositionend first and then a
+    // keydown whose keyCode is 229 ("being processed by an IME").
+    els.input.addEventListener('compositionstart', () => { this.composing = true; });
+    els.input.addEventListener('compositionend', () => { this.composing = false; });
     els.form.addEventListener('submit', (e) => {
       e.preventDefault();
       this.send();
     });
     els.input.addEventListener('keydown', (e) => {
-      // isComposing: Enter also confirms an IME composition (Japanese, Chinese…).
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !this.composing && e.keyCode !== 229) {
         e.preventDefault();
         this.send();
       }

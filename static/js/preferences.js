@@ -67,11 +67,13 @@
     },
   };
 
+  // The language switch posts its form as soon as a language is picked (its button is only
+  // for browsers without scripts); listened for on the document, so a pick made while the page
+  // is still loading counts too.
+  document.addEventListener('change', (e) => {
+    if (e.target.id === 'language-select') e.target.form.requestSubmit();
+  });
   document.addEventListener('DOMContentLoaded', () => {
-    // The language switch posts its form as soon as a language is picked (its button is only
-    // for browsers without scripts).
-    const language = document.getElementById('language-select');
-    language?.addEventListener('change', () => language.form.requestSubmit());
     const select = document.getElementById('theme-select');
     if (!select) return;
     select.value = root.dataset.theme;
