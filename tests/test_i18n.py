@@ -252,6 +252,8 @@ def test_the_websocket_language_comes_from_the_user_then_the_cookie_then_the_bro
     scope["user"].language = "zh-hans"
     assert user_locale.for_scope(scope) == "zh-hans"
     assert user_locale.for_scope({"headers": [(b"cookie", b"\xff bad")]}) == settings.LANGUAGE_CODE
+    cased = {"headers": [(b"cookie", f"{settings.LANGUAGE_COOKIE_NAME}=zh-TW".encode())]}
+    assert user_locale.for_scope(cased) == "zh-hant"
 
 
 @pytest.mark.django_db(transaction=True)

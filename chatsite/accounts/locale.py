@@ -21,7 +21,8 @@ def supported(code: str | None) -> str | None:
     if not code:
         return None
     try:
-        return translation.get_supported_language_variant(code)
+        # Lower case: Django looks its fallbacks (zh-tw → zh-hant) up by lower-case names.
+        return translation.get_supported_language_variant(code.lower())
     except LookupError:
         return None
 
