@@ -73,7 +73,10 @@ def usage_of(user, today: date | None = None) -> list[Period]:
     mine = DailyUsage.objects.filter(user=user)
     return [
         Period(gettext("Today"), _per_model(mine.filter(day=today))),
-        Period(date_format(today, "YEAR_MONTH_FORMAT"), _per_model(mine.filter(day__gte=today.replace(day=1), day__lte=today))),
+        Period(
+            date_format(today, "YEAR_MONTH_FORMAT"),
+            _per_model(mine.filter(day__gte=today.replace(day=1), day__lte=today)),
+        ),
     ]
 
 

@@ -235,8 +235,12 @@ def pick_model(code, user) -> LanguageModel:
 
 
 def not_allowed(model: LanguageModel, allowed: list[LanguageModel]) -> str:
-    offer = f" Models you may use: {', '.join(m.display_name for m in allowed[:10])}." if allowed else ""
-    return f"{model.display_name} is not available to you.{offer}"
+    if not allowed:
+        return gettext("%(model)s is not available to you.") % {"model": model.display_name}
+    return gettext("%(model)s is not available to you. Models you may use: %(models)s.") % {
+        "model": model.display_name,
+        "models": ", ".join(m.display_name for m in allowed[:10]),
+    }
 
 
 class _Models:
