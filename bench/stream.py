@@ -733,7 +733,7 @@ class Bench:
             f"for name in {names!r}:\n"
             "    user, store = users[name], Store()\n"
             "    store[SESSION_KEY] = str(user.pk)\n"
-            "    store[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+            "    store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]\n"
             "    store[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
             "    store.create()\n"
             "    print(f'sessionid={store.session_key}; csrftoken={_get_new_csrf_string()}')\n"

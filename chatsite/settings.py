@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "chatsite.ops",
     "chatsite.transfer",
     "chatsite.sharing",
+    "chatsite.search",
 ]
 
 MIDDLEWARE = [

@@ -26,4 +26,5 @@ urlpatterns = [
     path("", include("chatsite.chat.urls")),
     path("", include("chatsite.transfer.urls")),
     path("", include("chatsite.sharing.urls")),
+    path("", include("chatsite.search.urls")),
 ]

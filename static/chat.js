@@ -19,6 +19,8 @@ import { showBudget } from './js/budget.js';
 import { settingsPanel } from './js/settings.js';
 import { Announcer } from './js/announcer.js';
 import { keyboardShortcuts, shortcutsDialog, startSearch } from './js/shortcuts.js';
+import { searchBox } from './js/search.js';
+import { openAtMessage } from './js/message-window.js';
 
 const config = JSON.parse(document.getElementById('chat-config').textContent);
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
@@ -76,6 +78,9 @@ const composer = new Composer(
 messageActions(messages, { send: (frame) => protocol.send(frame), conversationId, onChange: () => updateControls(), announcer });
 const sidebarShown = sidebarToggle($('sidebar-toggle'), $('sidebar-backdrop'));
 const help = shortcutsDialog($('shortcuts-dialog'), $('shortcuts-button'));
+searchBox();
+// Ctrl/⌘+K: the box is in the sidebar, which must be showing to take the focus.
+document.addEventListener('chatsite:search', () => sidebarShown.open());
 keyboardShortcuts({
   actions: {
     // A new chat is the page without a conversation; on it already, go to its message box.
@@ -206,5 +211,8 @@ if (config.model_unavailable) banner.show(config.model_unavailable);
 for (const data of config.messages) messages.upsert(data, data.status === 'streaming' ? -1 : 0);
 olderOnScroll();
 updateControls();
-messages.scrollToBottom();
+const opened = openAtMessage({
+  config, messages, scroller: $('messages'), conversationId, getJSON, showError: banner.show, onLoaded: () => updateControls(),
+});
+if (!opened) messages.scrollToBottom();
 protocol.connect(composer);

@@ -4,6 +4,7 @@ and HTTP tools are for superusers, and a view-only staff user cannot change anyt
 Everything goes through the real admin views with Django's test Client, logged in through the
 site's login form; the providers' hosts are real loopback upstreams."""
 
+from datetime import date
 from html.parser import HTMLParser
 
 import pytest
@@ -16,7 +17,8 @@ from chatsite.accounts.models import Invite
 from chatsite.chat.models import Attachment, Conversation, Message, Preset
 from chatsite.lib.adminaccess import ViewOnlyGuard
 from chatsite.providers.models import LanguageModel, Provider
-from chatsite.teams.models import TeamSettings
+from chatsite.reports.models import AuditEntry, UsageReport
+from chatsite.teams.models import Budget, Team, TeamSettings
 from tests.conftest import SECRET
 from tests.upstream import Upstream
 
@@ -256,6 +258,12 @@ def every_kind_of_row(alice, provider, tool):
         "chat.preset": Preset.objects.create(name="Terse", system_prompt="Be brief."),
         "providers.languagemodel": provider.models.get(),
         "providers.provider": provider,
+        "reports.auditentry": AuditEntry.objects.create(reader=alice, owner=alice, view="change"),
+        "reports.usagereport": UsageReport.objects.create(
+            day=date.today(), user=alice, provider_name="Loopback", model_name="test/model-a"
+        ),
+        "teams.budget": Budget.objects.create(user=alice, tokens_per_day=100),
+        "teams.team": Team.objects.create(group=Group.objects.create(name="research")),
         "teams.teamsettings": TeamSettings.current(),
         "tools.httptool": tool,
     }

@@ -223,19 +223,19 @@ def test_on_a_phone_escape_first_closes_the_conversation_drawer_then_stops_the_a
         context.close()
 
 
-def test_ctrl_k_asks_for_search_and_focuses_the_search_box_when_there_is_one(page):
+def test_ctrl_k_asks_for_search_and_focuses_the_search_box(page):
     open_chat(page)
     page.evaluate(
         "window.__searches = 0; document.addEventListener('chatsite:search', () => { window.__searches += 1; })"
     )
+    page.locator("#composer-input").focus()
     page.keyboard.press("Control+K")
     assert page.evaluate("window.__searches") == 1
-    # The search box is another feature's; a stand-in with its id shows the hand-over.
-    page.evaluate(
-        "const box = document.createElement('input'); box.id = 'search-input'; box.type = 'search';"
-        " box.setAttribute('aria-label', 'Search'); document.getElementById('sidebar').prepend(box);"
-    )
+    expect(page.locator("#search-input")).to_be_focused()
+    # With the conversations hidden, they are shown for it.
     page.locator("#composer-input").focus()
+    page.keyboard.press("Control+Shift+S")
+    expect(page.locator("#sidebar")).to_be_hidden()
     page.keyboard.press("Control+K")
     expect(page.locator("#search-input")).to_be_focused()
     assert page.evaluate("window.__searches") == 2
@@ -447,9 +447,9 @@ def test_tab_goes_through_the_chat_in_reading_order_and_every_stop_has_a_name(pa
         '- combobox "Theme"',
         '- button "Log out"',
         '- link "New chat"',
+        '- searchbox "Search your conversations"',
         '- link "How are you?"',
-        '- button "Rename conversation"',
-        '- button "Delete conversation"',
+        '- button "Conversation options"',
         '- button "Keyboard shortcuts"',
         '- button "Conversations" [expanded]',
         '- combobox "Model"',

@@ -114,6 +114,33 @@ async def test_a_provider_listed_by_a_team_restricts_every_model_of_it_and_a_sup
     assert (await turn(root, {"type": "send", "text": "Hi there"}))["type"] == "done"
 
 
+async def test_a_model_sent_by_hand_for_a_conversation_or_a_regeneration_is_refused(bob, model, model_b, upstream):
+    mine = await Conversation.objects.acreate(owner=bob, model=model)
+    await sync_to_async(make_team)("Research", models=[model_b])
+    error = await turn(bob, {"type": "send", "conversation": str(mine.code), "text": "Hi", "model": str(model_b.code)})
+    assert error["type"] == "error" and error["error"].startswith("test/model-b is not available to you.")
+    await mine.arefresh_from_db()
+    assert mine.model_id == model.pk and not upstream.requests
+    # A conversation left with a model that became restricted: its regeneration is refused too.
+    done = await turn(bob, {"type": "send", "conversation": str(mine.code), "text": "Hi"})
+    assert done["type"] == "done"
+    await Conversation.objects.filter(pk=mine.pk).aupdate(model=model_b)
+    error = await turn(bob, {"type": "regenerate", "conversation": str(mine.code)})
+    assert error["type"] == "error" and "test/model-b is not available to you" in error["error"]
+    assert len(upstream.requests) == 1
+
+
+def test_a_preset_cannot_be_saved_with_a_model_not_allowed(bob, model, model_b):
+    from chatsite.chat.models import Preset
+
+    make_team("Research", models=[model_b])
+    client = Client()
+    client.force_login(bob)
+    answer = client.post("/presets/", {"name": "Deep", "model": str(model_b.code)}, content_type="application/json")
+    assert answer.status_code == 400 and answer.json()["error"].startswith("test/model-b is not available to you.")
+    assert not Preset.objects.exists()
+
+
 def test_presets_name_their_model_only_to_those_who_may_use_it(alice, bob, model, model_b):
     from chatsite.chat.models import Preset
 

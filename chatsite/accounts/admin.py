@@ -13,6 +13,8 @@ from django.contrib.auth.models import Group
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext, gettext_lazy
 
 from chatsite.accounts import invites, signup
 from chatsite.accounts.forms import CheckedText
@@ -55,7 +57,17 @@ class UserAdmin(ViewOnlyGuard, auth_admin.UserAdmin):
 
 
 class GroupAdmin(ViewOnlyGuard, auth_admin.GroupAdmin):
-    pass
+    # A group that is a team is managed on the team's page (members, access, budgets): linked here.
+    list_display = ("name", "team_page")
+    readonly_fields = ("team_page",)
+
+    @admin.display(description=gettext_lazy("team"))
+    def team_page(self, group: Group):
+        team = Team.objects.filter(group=group).first() if group.pk else None
+        if team is None:
+            return "—"
+        url = reverse("admin:teams_team_change", args=[team.pk])
+        return format_html('<a href="{}">{}</a>', url, gettext("Its team: members, access and budget"))
 
 
 class InviteForm(CheckedText, forms.ModelForm):

@@ -174,7 +174,8 @@ class Message(models.Model):
         ordering = ["created", "id"]
 
     def __str__(self) -> str:
-        return f"{self.role}: {self.text[:60]}"
+        # Never its text: this is what lists, log entries and delete confirmations show.
+        return f"{self.role} message {self.code}"
 
 
 def attachment_path(instance: "Attachment", filename: str) -> str:

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from chatsite.chat import keeping, turns
+from chatsite.chat import keeping, retention, turns
 from chatsite.chat.budgets import remaining
 from chatsite.chat.files import TEXT_EXTENSIONS, store_upload, too_large
 from chatsite.chat.images import FORMATS, UploadRejected
@@ -21,6 +21,7 @@ from chatsite.lib.text import TextRefused, check_value
 from chatsite.providers.bootstrap import localmodel_down_reason
 from chatsite.providers.models import LanguageModel
 from chatsite.teams import access
+from chatsite.teams.models import TeamSettings
 from chatsite.tools import registry
 
 
@@ -80,23 +81,58 @@ def _model_choices(allowed: list[LanguageModel]) -> list[dict]:
 PAGE_MESSAGES = 50
 
 
-def _page_of_messages(conversation: Conversation, before: int | None = None) -> tuple[list[dict], bool]:
-    """The PAGE_MESSAGES messages before the message with pk `before` (the last ones when None),
+def _page_of_messages(
+    conversation: Conversation, before: int | None = None, size: int = PAGE_MESSAGES
+) -> tuple[list[dict], bool]:
+    """The `size` messages before the message with pk `before` (the last ones when None),
     oldest first, and whether there are older ones."""
     queryset = conversation.messages.order_by("-pk").prefetch_related("attachments")
     if before is not None:
         queryset = queryset.filter(pk__lt=before)
-    page = list(queryset[: PAGE_MESSAGES + 1])
-    return [message_payload(m) for m in reversed(page[:PAGE_MESSAGES])], len(page) > PAGE_MESSAGES
+    page = list(queryset[: size + 1])
+    return [message_payload(m) for m in reversed(page[:size])], len(page) > size
+
+
+def _newer_page(
+    conversation: Conversation, after: int, size: int = PAGE_MESSAGES, *, inclusive: bool = False
+) -> tuple[list[dict], bool]:
+    """The `size` messages after the message with pk `after` (from it, when inclusive), oldest
+    first, and whether there are newer ones: a page opened at a message, scrolled down."""
+    newer = {"pk__gte" if inclusive else "pk__gt": after}
+    queryset = conversation.messages.filter(**newer).order_by("pk").prefetch_related("attachments")
+    page = list(queryset[: size + 1])
+    return [message_payload(m) for m in page[:size]], len(page) > size
+
+
+def _page_around(conversation: Conversation, at: int) -> tuple[list[dict], bool, bool]:
+    """A page with the message with pk `at` in its middle, oldest first, and whether there are
+    older and newer ones."""
+    before, has_older = _page_of_messages(conversation, at, PAGE_MESSAGES // 2)
+    after, has_newer = _newer_page(conversation, at, PAGE_MESSAGES - PAGE_MESSAGES // 2, inclusive=True)
+    return before + after, has_older, has_newer
+
+
+def _message_pk(conversation: Conversation, code) -> int | None:
+    """The pk of the conversation's message with this id; None for any other id."""
+    try:
+        return conversation.messages.only("pk").get(code=code).pk
+    except (ValidationError, ValueError, TypeError, conversation.messages.model.DoesNotExist):
+        return None
 
 
 @require_GET
 def older_messages(request: HttpRequest, code) -> JsonResponse:
-    """The page of messages before `?before=<message id>`, for a reader scrolling back."""
+    """The page of messages before `?before=<message id>`, for a reader scrolling back; or, with
+    `?after=<message id>`, the page after it, for one scrolling down a page opened at a message."""
     conversation = _conversation_or_404(request, code)
-    try:
-        before = conversation.messages.only("pk").get(code=request.GET.get("before")).pk
-    except (ValidationError, ValueError, TypeError, conversation.messages.model.DoesNotExist):
+    if "after" in request.GET:
+        after = _message_pk(conversation, request.GET["after"])
+        if after is None:
+            return _error(gettext("Message not found."), 404)
+        messages, has_newer = _newer_page(conversation, after)
+        return JsonResponse({"messages": messages, "has_newer": has_newer})
+    before = _message_pk(conversation, request.GET.get("before"))
+    if before is None:
         return _error(gettext("Message not found."), 404)
     messages, has_older = _page_of_messages(conversation, before)
     return JsonResponse({"messages": messages, "has_older": has_older})
@@ -105,8 +141,12 @@ def older_messages(request: HttpRequest, code) -> JsonResponse:
 @require_GET
 def index(request: HttpRequest, code=None) -> HttpResponse:
     conversation = _conversation_or_404(request, code) if code else None
-    messages, has_older = [], False
-    if conversation:
+    messages, has_older, has_newer = [], False, False
+    # ?at=<message id>: opened at that message (a search result), with the messages around it.
+    at = _message_pk(conversation, request.GET["at"]) if conversation and "at" in request.GET else None
+    if at is not None:
+        messages, has_older, has_newer = _page_around(conversation, at)
+    elif conversation:
         messages, has_older = _page_of_messages(conversation)
     allowed = turns.models_for(request.user)
     allowed_ids = {m.pk for m in allowed}
@@ -122,6 +162,8 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
         "conversation": conversation_payload(conversation) if conversation else None,
         "messages": messages,
         "has_older": has_older,
+        "has_newer": has_newer,
+        "at": request.GET["at"] if at is not None else None,
         "older_url": "/c/00000000-0000-0000-0000-000000000000/messages/",
         "models": models,
         "default_model": str(default.code) if default else None,
@@ -148,7 +190,13 @@ def index(request: HttpRequest, code=None) -> HttpResponse:
     return render(
         request,
         "chat/chat.html",
-        {"conversation": conversation, "conversations": kept.rest, "kept": kept, "config": config},
+        {
+            "conversation": conversation,
+            "conversations": kept.rest,
+            "kept": kept,
+            "config": config,
+            "may_delete": TeamSettings.current().members_may_delete,
+        },
     )
 
 
@@ -176,9 +224,12 @@ def rename(request: HttpRequest, code) -> JsonResponse:
 @require_POST
 def delete(request: HttpRequest, code) -> JsonResponse:
     conversation = _conversation_or_404(request, code)
-    for attachment in Attachment.objects.filter(message__conversation=conversation):
-        attachment.file.delete(save=False)
-    conversation.delete()
+    if not TeamSettings.current().members_may_delete:
+        # A site that must keep records: "delete" archives (js/archived.js shows the message).
+        keeping.archive(conversation, True)
+        message = gettext("Conversations are kept on this site: it was archived instead of deleted.")
+        return JsonResponse({"ok": True, "archived": True, "message": message})
+    retention.delete(Conversation.objects.filter(pk=conversation.pk))
     return JsonResponse({"ok": True})
 
 

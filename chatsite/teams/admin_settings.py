@@ -14,6 +14,13 @@ from chatsite.teams.models import TeamSettings
 _domain = DomainNameValidator(accept_idna=False)
 
 
+def clean_retention(days: int | None) -> int | None:
+    """A retention in days (empty: keep for ever); 0 would delete every conversation at the next run."""
+    if days is not None and days < 1:
+        raise forms.ValidationError(gettext("Keep conversations at least 1 day, or leave it empty to keep them."))
+    return days
+
+
 class TeamSettingsForm(forms.ModelForm):
     class Meta:
         model = TeamSettings
@@ -26,6 +33,9 @@ class TeamSettingsForm(forms.ModelForm):
             "retention_days",
             "currency",
         )
+
+    def clean_retention_days(self) -> int | None:
+        return clean_retention(self.cleaned_data["retention_days"])
 
     def clean_signup_domains(self) -> str:
         text = self.cleaned_data["signup_domains"]

@@ -26,7 +26,7 @@ export function archivedView({ button, dialog, keeper, sidebar }) {
     return h('li', { class: 'archived-item', 'data-conversation-id': conv.id },
       h('a', { class: 'archived-link', href: sidebar.urlFor('conversation', conv.id), text: title }),
       h('button', { type: 'button', class: 'archived-unarchive', text: gettext('Unarchive'), 'aria-label': gettext('Unarchive “%(title)s”', { title }) }),
-      h('button', { type: 'button', class: 'archived-delete danger', text: gettext('Delete'), 'aria-label': gettext('Delete “%(title)s”', { title }) }));
+      ...(sidebar.mayDelete ? [h('button', { type: 'button', class: 'archived-delete danger', text: gettext('Delete'), 'aria-label': gettext('Delete “%(title)s”', { title }) })] : []));
   };
 
   button.addEventListener('click', async () => {

@@ -125,7 +125,7 @@ export class Keeper {
       { label: gettext('Archive'), data: { keep: 'archive' } },
       { label: gettext('Rename'), data: { action: 'rename' } }, // js/sidebar.js's
       { label: gettext('Delete'), data: { action: 'delete' }, danger: true },
-    ];
+    ].filter((item) => item.data.action !== 'delete' || this.sidebar.mayDelete);
     openMenu(button, items, (choice) => {
       if (choice.keep === 'pin' || choice.keep === 'unpin') this.change(li, 'pin', { pinned: choice.keep === 'pin' });
       else if (choice.keep === 'archive') this.change(li, 'archive', { archived: true });

@@ -85,6 +85,23 @@ export class MessageList {
     this.scroller.scrollTop += this.scroller.scrollHeight - before;
   }
 
+  // Newer messages (oldest first) put after the message afterId, in their order: a page opened
+  // in the middle of a conversation filling in as the reader scrolls down. One already shown
+  // (the last answer, sent live on subscribing) is moved into its place, not shown twice.
+  insertAfter(afterId, datas) {
+    if (!this.byId.has(afterId) || !datas.length) return;
+    const fresh = datas.filter((data) => !this.byId.has(data.id));
+    const page = datas.map((data) => this.byId.get(data.id) ?? { id: data.id, role: data.role, seq: 0, editing: false });
+    for (const m of page) if (!m.el) buildMessage(m);
+    const moved = new Set(page.map((m) => m.id));
+    const rest = [...this.byId].filter(([id]) => !moved.has(id));
+    const at = rest.findIndex(([id]) => id === afterId) + 1;
+    const next = rest[at]?.[1].el ?? null;
+    for (const m of page) this.scroller.insertBefore(m.el, next);
+    this.byId = new Map([...rest.slice(0, at), ...page.map((m) => [m.id, m]), ...rest.slice(at)]);
+    for (const data of fresh) this.upsert(data);
+  }
+
   // A delta's additions (the caller has checked its seq), shown with the next animation frame.
   append(m, f) {
     m.text += f.text;

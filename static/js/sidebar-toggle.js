@@ -22,5 +22,5 @@ export function sidebarToggle(toggle, backdrop) {
   });
   PHONE.addEventListener('change', sync);
   sync();
-  return { toggle: () => setOpen(!isOpen()) };
+  return { toggle: () => setOpen(!isOpen()), open: () => isOpen() || setOpen(true) };
 }

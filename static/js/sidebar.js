@@ -24,6 +24,11 @@ export class Sidebar {
     return this.list.dataset[`${kind}Url`].replace(ZERO_UUID, id);
   }
 
+  // Off on a site that keeps records (the server archives instead): no Delete is offered.
+  get mayDelete() {
+    return !('deleteArchives' in this.list.dataset);
+  }
+
   itemFor(id) {
     return this.root.querySelector(`.conversation-item[data-conversation-id="${CSS.escape(id)}"]`);
   }
@@ -78,8 +83,9 @@ export class Sidebar {
         this.onRenamed(await postJSON(this.urlFor('rename', id), { title: title.trim() }));
       } else {
         if (!confirm(gettext('Delete “%(title)s”? This cannot be undone.', { title: current }))) return;
-        await postJSON(this.urlFor('delete', id), {});
-        if (this.currentId() === id) {
+        const answer = await postJSON(this.urlFor('delete', id), {});
+        if (answer.archived) this.showError(answer.message); // kept, in Archived
+        else if (this.currentId() === id) {
           location.href = this.list.dataset.indexUrl;
           return;
         }
