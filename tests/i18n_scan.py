@@ -81,7 +81,7 @@ _MARKED = re.compile(
     r"|<svg\b.*?</svg>"
     r"|<code\b.*?</code>"
     r"|<![^>]*>"
-    r"|{%\s*block body_class\s*%}.*?{%\s*endblock\s*%}",
+    r"|{%\s*block (?:body_class|bodyclass)\s*%}.*?{%\s*endblock\s*%}",
     re.S,
 )
 _TAGS = re.compile(r"{{.*?}}|{%.*?%}", re.S)
