@@ -24,6 +24,11 @@ COPY chatsite ./chatsite
 RUN pip install -e .  # editable, as ./dev installs it: the code, templates and static files stay here
 COPY templates ./templates
 COPY static ./static
+COPY locale ./locale
+# The message files compiled (gettext's msgfmt, needed for this step only).
+RUN apt-get update && apt-get install -y --no-install-recommends gettext=0.21-12 \
+    && DATA_DIR=/tmp/build SECRET_KEY=build-only python manage.py compilemessages \
+    && apt-get purge -y gettext && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 # Static files are collected at build time (their hashed names go with this image's code);
 # the build's throwaway key is not the site's (set SECRET_KEY when running).
 RUN DATA_DIR=/tmp/build SECRET_KEY=build-only STATIC_ROOT=/opt/chatsite/static-collected \

@@ -2,6 +2,7 @@
 // (docs/websocket.md). This module only wires the parts in ./js/ together and holds which
 // conversation is shown.
 import { getJSON, postJSON } from './js/net.js';
+import { gettext } from './js/i18n.js';
 import { AttachmentTray } from './js/attachments.js';
 import { errorBanner } from './js/banner.js';
 import { MessageList } from './js/messages.js';
@@ -111,7 +112,7 @@ function updateControls() {
 }
 
 function showTitle() {
-  const title = conversation?.title || 'New chat';
+  const title = conversation?.title || gettext('New chat');
   $('conversation-title').textContent = title;
   document.title = `${title} · chatsite`;
 }

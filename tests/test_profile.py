@@ -56,7 +56,8 @@ def test_a_member_saves_their_name_address_language_and_time_zone(alice):
         "ja",
         "Asia/Tokyo",
     )
-    assert "Your profile is saved." in text_of(client.get("/accounts/profile/"))
+    # The page after saving speaks the language just chosen.
+    assert "プロフィールを保存しました。" in text_of(client.get("/accounts/profile/"))
     assert save(client, language="", time_zone="").status_code == 302
     alice.refresh_from_db()
     assert (alice.language, alice.time_zone) == ("", "")

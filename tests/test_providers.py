@@ -37,7 +37,7 @@ def test_refresh_action_in_the_admin(provider, django_user_model):
         {"action": "refresh_model_list", "_selected_action": [provider.pk]},
         follow=True,
     )
-    assert "2 new model(s)" in response.content.decode()
+    assert "2 new models." in response.content.decode()
     assert provider.models.filter(name="openai/gpt-4o").exists()
 
 

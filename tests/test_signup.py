@@ -299,9 +299,7 @@ def test_an_expired_invitation_says_when_it_expired(admin_user, alice):
     Invite.objects.update(expires=timezone.now() - timedelta(minutes=1))
     for response in (Client().get(link), accept(Client(), link, "charlie", "charlie@example.com")):
         assert response.status_code == 404
-        assert re.search(
-            r"This invitation expired on \d{4}-\d\d-\d\d \d\d:\d\d\. Ask whoever sent it", text_of(response)
-        )
+        assert re.search(r"This invitation expired on .+\. Ask whoever sent it", text_of(response))
     assert not User.objects.filter(username="charlie").exists()
     assert "not valid" in text_of(Client().get("/accounts/invite/" + "x" * 43 + "/"))
 

@@ -206,7 +206,7 @@ async def test_a_budgets_messages_a_minute_are_counted(alice, model, upstream):
     await Budget.objects.acreate(user=alice, messages_per_minute=1)
     assert (await turn(alice, {"type": "send", "text": "Hi there"}))["type"] == "done"
     error = await turn(alice, {"type": "send", "text": "Again"})
-    assert error["type"] == "error" and error["error"].startswith("You have sent 1 messages this minute, the limit")
+    assert error["type"] == "error" and error["error"].startswith("You have sent 1 message this minute, the limit")
 
 
 async def test_a_cost_budget_is_reckoned_from_the_models_prices(alice, model, upstream):

@@ -9,8 +9,11 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm
 from django.core.mail import EmailMultiAlternatives
 from django.template import loader
+from django.utils import translation
+from django.utils.translation import gettext, gettext_lazy
 
 from chatsite.accounts import mail, signup
+from chatsite.accounts.locale import chosen_by
 from chatsite.accounts.models import User
 from chatsite.lib.text import TextRefused, check_text
 
@@ -58,10 +61,10 @@ class LoginForm(AuthenticationForm):
 
 def inactive_reason(user: User) -> str:
     if user.waiting == User.Waiting.APPROVAL:
-        return "Your account is waiting for an admin's approval. You will get an email when it is approved."
+        return gettext("Your account is waiting for an admin's approval. You will get an email when it is approved.")
     if user.waiting == User.Waiting.EMAIL:
-        return "Confirm your email address first: we have just sent a new link to it."
-    return "This account is deactivated. Ask an admin if you need it again."
+        return gettext("Confirm your email address first: we have just sent a new link to it.")
+    return gettext("This account is deactivated. Ask an admin if you need it again.")
 
 
 class SignupForm(CheckedText, UserCreationForm):
@@ -76,13 +79,14 @@ class SignupForm(CheckedText, UserCreationForm):
         self.domains = domains
         self.fields["email"].required = True
         if domains:
-            self.fields["email"].help_text = "An address at " + ", ".join(domains) + "."
+            self.fields["email"].help_text = gettext("An address at %(domains)s.") % {"domains": ", ".join(domains)}
 
     def clean_email(self) -> str:
         email = User.objects.normalize_email(self.cleaned_data["email"])
         if self.domains is not None and email.rpartition("@")[2].lower() not in self.domains:
             raise forms.ValidationError(
-                "Sign-up here is for addresses at " + ", ".join(self.domains) + " only.", code="domain"
+                gettext("Sign-up here is for addresses at %(domains)s only.") % {"domains": ", ".join(self.domains)},
+                code="domain",
             )
         return email
 
@@ -100,13 +104,13 @@ class InviteSignupForm(CheckedText, UserCreationForm):
         email.required = True
         if invite.email:
             email.initial, email.disabled = invite.email, True
-            email.help_text = "The invitation is for this address."
+            email.help_text = gettext("The invitation is for this address.")
 
     def clean_email(self) -> str:
         email = User.objects.normalize_email(self.cleaned_data["email"])
         if email_in_use(email):
             raise forms.ValidationError(
-                "An account with this address exists already: log in, or reset its password.", code="in_use"
+                gettext("An account with this address exists already: log in, or reset its password."), code="in_use"
             )
         return email
 
@@ -116,8 +120,9 @@ class ResetForm(CheckedText, PasswordResetForm):
     address shows neither in the page nor in the time it takes."""
 
     def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email, **kwargs):
-        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
-        body = loader.render_to_string(email_template_name, context)
+        with translation.override(chosen_by(context.get("user")) or translation.get_language()):
+            subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+            body = loader.render_to_string(email_template_name, context)
         mail.deliver(EmailMultiAlternatives(subject, body, from_email, [to_email]), "password reset")
 
 
@@ -128,9 +133,11 @@ def time_zones() -> list[str]:
 
 class ProfileForm(CheckedText, forms.ModelForm):
     language = forms.ChoiceField(
-        choices=[("", "As my browser says"), *User.Language.choices], required=False, label="Language"
+        choices=[("", gettext_lazy("As my browser says")), *User.Language.choices],
+        required=False,
+        label=gettext_lazy("Language"),
     )
-    time_zone = forms.ChoiceField(required=False, label="Time zone")
+    time_zone = forms.ChoiceField(required=False, label=gettext_lazy("Time zone"))
 
     class Meta:
         model = User
@@ -139,12 +146,12 @@ class ProfileForm(CheckedText, forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # The IANA names zoneinfo knows: nothing else is taken.
-        self.fields["time_zone"].choices = [("", f"The server's ({settings.TIME_ZONE})")] + [
+        self.fields["time_zone"].choices = [("", gettext("The server's (%(zone)s)") % {"zone": settings.TIME_ZONE})] + [
             (name, name) for name in time_zones()
         ]
 
     def clean_email(self) -> str:
         email = User.objects.normalize_email(self.cleaned_data["email"])
         if email and email_in_use(email, exclude=self.instance):
-            raise forms.ValidationError("Another account has this address.", code="in_use")
+            raise forms.ValidationError(gettext("Another account has this address."), code="in_use")
         return email

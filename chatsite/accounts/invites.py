@@ -5,6 +5,8 @@ import secrets
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from chatsite.accounts.models import Invite, User
 
@@ -34,14 +36,18 @@ def find(token: str) -> Invite | None:
 def check_usable(invite: Invite | None) -> Invite:
     """The invite, or InviteUnusable saying why it cannot be used."""
     if invite is None:
-        raise InviteUnusable("This invitation link is not valid. Check that you copied all of it.")
+        raise InviteUnusable(gettext("This invitation link is not valid. Check that you copied all of it."))
     if invite.used_at is not None:
-        raise InviteUnusable("This invitation was used already: each one makes a single account.")
+        raise InviteUnusable(gettext("This invitation was used already: each one makes a single account."))
     if invite.expired:
-        who = f" ({invite.created_by.get_username()})" if invite.created_by else ""
+        expired = date_format(timezone.localtime(invite.expires), "SHORT_DATETIME_FORMAT")
+        if invite.created_by:
+            raise InviteUnusable(
+                gettext("This invitation expired on %(date)s. Ask whoever sent it (%(name)s) for a new one.")
+                % {"date": expired, "name": invite.created_by.get_username()}
+            )
         raise InviteUnusable(
-            f"This invitation expired on {timezone.localtime(invite.expires):%Y-%m-%d %H:%M}. "
-            f"Ask whoever sent it{who} for a new one."
+            gettext("This invitation expired on %(date)s. Ask whoever sent it for a new one.") % {"date": expired}
         )
     return invite
 
@@ -62,7 +68,7 @@ def accept(invite: Invite, make_user) -> User:
         if not claimed:
             invite.refresh_from_db()
             check_usable(invite)
-            raise InviteUnusable("This invitation was used already: each one makes a single account.")
+            raise InviteUnusable(gettext("This invitation was used already: each one makes a single account."))
         user = make_user()
         Invite.objects.filter(pk=invite.pk).update(used_by=user)
         if invite.team is not None:

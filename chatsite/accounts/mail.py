@@ -12,6 +12,9 @@ import threading
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template import loader
+from django.utils import translation
+
+from chatsite.accounts.locale import chosen_by
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,9 @@ def deliver(message: EmailMessage, what: str) -> None:
 
 
 def send(to: str, template: str, context: dict, what: str) -> None:
-    """The mail accounts/mail/<template>.txt (its first line the subject) to one address."""
-    subject, _, body = loader.render_to_string(f"accounts/mail/{template}.txt", context).strip().partition("\n")
+    """The mail accounts/mail/<template>.txt (its first line the subject) to one address, in
+    the language its user chose (else the page's that sent it)."""
+    with translation.override(chosen_by(context.get("user")) or translation.get_language()):
+        text = loader.render_to_string(f"accounts/mail/{template}.txt", context)
+    subject, _, body = text.strip().partition("\n")
     deliver(EmailMessage(subject.strip(), body.strip() + "\n", settings.DEFAULT_FROM_EMAIL, [to]), what)

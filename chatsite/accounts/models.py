@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 
 class User(AbstractUser):
@@ -19,15 +20,17 @@ class User(AbstractUser):
     class Waiting(models.TextChoices):
         """Why an account that signed itself up cannot log in yet (it is inactive until then)."""
 
-        NO = "", "no"
-        APPROVAL = "approval", "an admin's approval"
-        EMAIL = "email", "the confirmation of its email address"
+        NO = "", gettext_lazy("no")
+        APPROVAL = "approval", gettext_lazy("an admin's approval")
+        EMAIL = "email", gettext_lazy("the confirmation of its email address")
 
     # The user's own choices (their profile page): the interface's language ("" follows the
     # browser) and the time zone dates are shown in ("" is the server's TIME_ZONE).
     language = models.CharField(max_length=16, blank=True, choices=Language.choices)
     time_zone = models.CharField(max_length=64, blank=True)
-    waiting = models.CharField("waiting for", max_length=8, blank=True, choices=Waiting.choices, default=Waiting.NO)
+    waiting = models.CharField(
+        gettext_lazy("waiting for"), max_length=8, blank=True, choices=Waiting.choices, default=Waiting.NO
+    )
 
 
 def _invite_expiry() -> datetime.datetime:
@@ -42,14 +45,16 @@ class Invite(models.Model):
     """
 
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
-    email = models.EmailField(blank=True, help_text="Only an account with this address can be made with it.")
+    email = models.EmailField(
+        blank=True, help_text=gettext_lazy("Only an account with this address can be made with it.")
+    )
     team = models.ForeignKey(
         "teams.Team",
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="invites",
-        help_text="The new account joins this team.",
+        help_text=gettext_lazy("The new account joins this team."),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
@@ -63,7 +68,7 @@ class Invite(models.Model):
 
     class Meta:
         ordering = ["-created"]
-        verbose_name = "invitation"
+        verbose_name = gettext_lazy("invitation")
 
     def __str__(self) -> str:
         return f"Invitation {self.pk} to {self.team or 'chatsite'}" + (f" for {self.email}" if self.email else "")

@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from chatsite.reports.models import AuditEntry
 from chatsite.teams.models import DailyUsage
@@ -70,8 +72,11 @@ def usage_of(user, today: date | None = None) -> list[Period]:
     today = today or timezone.localdate()
     mine = DailyUsage.objects.filter(user=user)
     return [
-        Period("Today", _per_model(mine.filter(day=today))),
-        Period(f"{today:%B %Y}", _per_model(mine.filter(day__gte=today.replace(day=1), day__lte=today))),
+        Period(gettext("Today"), _per_model(mine.filter(day=today))),
+        Period(
+            date_format(today, "YEAR_MONTH_FORMAT"),
+            _per_model(mine.filter(day__gte=today.replace(day=1), day__lte=today)),
+        ),
     ]
 
 

@@ -17,4 +17,5 @@ urlpatterns = [
     path("password/reset/<uidb64>/<token>/", views.password_reset_confirm_view, name="password_reset_confirm"),
     path("password/reset/done/", views.password_reset_complete_view, name="password_reset_complete"),
     path("profile/", views.profile_view, name="profile"),
+    path("language/", views.language_view, name="language"),
 ]

@@ -12,9 +12,12 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
-from django.views.decorators.http import require_http_methods
+from django.utils import translation
+from django.utils.translation import gettext, gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+from django.views.i18n import set_language
 
-from chatsite.accounts import confirmation, invites, profile, ratelimit, signup
+from chatsite.accounts import confirmation, invites, locale, profile, ratelimit, signup
 from chatsite.accounts.firstrun import is_setup_code
 from chatsite.accounts.forms import InviteSignupForm, ProfileForm, ResetForm, SignupForm
 from chatsite.accounts.models import FirstRun
@@ -23,8 +26,8 @@ from chatsite.sso.forms import SignInForm
 from chatsite.teams.models import TeamSettings
 
 User = get_user_model()
-TOO_MANY = "Too many tries from your address. Wait a few minutes and try again."
-USERNAME_TAKEN = "That username was taken a moment ago. Pick another."
+TOO_MANY = gettext_lazy("Too many tries from your address. Wait a few minutes and try again.")
+USERNAME_TAKEN = gettext_lazy("That username was taken a moment ago. Pick another.")
 
 
 def needs_first_run() -> bool:
@@ -51,7 +54,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     username = request.POST.get("username", "")[:150]
     if request.method == "POST" and ratelimit.is_limited(address, username):
         form = SignInForm(request)
-        error = "Too many failed logins. Wait a few minutes and try again."
+        error = gettext("Too many failed logins. Wait a few minutes and try again.")
         return render(request, "accounts/login.html", {**context, "form": form, "error": error}, status=429)
     response = auth_views.LoginView.as_view(
         template_name="accounts/login.html", authentication_form=SignInForm, extra_context=context
@@ -77,7 +80,8 @@ class FirstRunForm(UserCreationForm):
     setup_code = forms.CharField(
         max_length=40,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-        help_text="Printed on the server's console and in its log when it starts.",
+        label=gettext_lazy("Setup code"),
+        help_text=gettext_lazy("Printed on the server's console and in its log when it starts."),
     )
     field_order = ["setup_code", "username", "password1", "password2"]
 
@@ -88,7 +92,7 @@ class FirstRunForm(UserCreationForm):
     def clean_setup_code(self) -> str:
         code = self.cleaned_data["setup_code"]
         if not is_setup_code(code):
-            raise forms.ValidationError("That is not the setup code the server printed when it started.")
+            raise forms.ValidationError(gettext("That is not the setup code the server printed when it started."))
         return code
 
 
@@ -220,8 +224,10 @@ def profile_view(request: HttpRequest) -> HttpResponse:
     # A copy: a refused form must not change the request's user (the page's top bar).
     form = ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, "Your profile is saved.")
+        user = form.save()
+        # Said in the language just chosen, which the next page speaks.
+        with translation.override(locale.chosen_by(user) or translation.get_language()):
+            messages.success(request, gettext("Your profile is saved."))
         return redirect("accounts:profile")
     site = TeamSettings.current()
     context = {
@@ -233,3 +239,15 @@ def profile_view(request: HttpRequest) -> HttpResponse:
         "server_time_zone": settings.TIME_ZONE,
     }
     return render(request, "accounts/profile.html", context)
+
+
+@login_not_required
+@require_POST
+def language_view(request: HttpRequest) -> HttpResponse:
+    """The top bar's language switch: Django's set_language (the cookie, back to `next`), and
+    for a signed-in user their profile's choice too, so it follows them to other browsers."""
+    response = set_language(request)
+    language = locale.supported(request.POST.get("language"))
+    if language and request.user.is_authenticated:
+        User.objects.filter(pk=request.user.pk).update(language=language)
+    return response

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django.db.models import Q, Sum
 from django.utils import formats, timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from chatsite.chat.models import Message
 from chatsite.chat.usage import CHARS_PER_TOKEN
@@ -101,46 +102,95 @@ class Budgets:
         """Hold `tokens` back for a new answer of this user's, billed to this team, or OverBudget."""
         checks = []
         if budget := self.by_user.get(user.pk):
-            checks.append(("Your", budget, self.users[user.pk]))
+            checks.append((None, budget, self.users[user.pk]))
         if team_id is not None and (budget := self.by_team.get(team_id)):
-            checks.append((f"Team {self.rules.names.get(team_id, '')}’s", budget, self.teams[team_id]))
+            checks.append((self.rules.names.get(team_id, ""), budget, self.teams[team_id]))
         price = model.price_output or model.price_input or Decimal(0)
         for whose, budget, tally in checks:
             self._check(whose, budget, tally, price)
         for _, _, tally in checks:
             tally.held_tokens += tokens
 
-    def _check(self, whose: str, budget: Budget, tally: _Tally, price: Decimal) -> None:
+    def _check(self, team: str | None, budget: Budget, tally: _Tally, price: Decimal) -> None:
+        """team: the team's name, or None for the user's own budget."""
         limits = [
-            ("tokens for today", budget.tokens_per_day, tally.day_tokens, self.day_end),
-            ("tokens for this month", budget.tokens_per_month, tally.month_tokens, self.month_end),
+            (DAY, budget.tokens_per_day, tally.day_tokens, self.day_end),
+            (MONTH, budget.tokens_per_month, tally.month_tokens, self.month_end),
         ]
         for what, limit, used, resets in limits:
             if limit is not None and used + tally.held_tokens >= limit:
-                raise OverBudget(_message(whose, what, limit, used, tally.held_tokens, resets))
+                raise OverBudget(_message(team, what, limit, used, tally.held_tokens, resets))
         if budget.cost_per_month is not None:
             held_cost = tally.held_tokens * price / Decimal(1_000_000)
             if tally.month_cost + held_cost >= budget.cost_per_month:
                 currency = TeamSettings.current().currency
-                raise OverBudget(
-                    f"{whose} budget of {budget.cost_per_month} {currency} for this month is spent "
-                    f"({tally.month_cost:.2f} {currency} used"
-                    + (f", {held_cost:.2f} held by answers still streaming" if held_cost else "")
-                    + f"); it resets {_when(self.month_end)}."
-                )
+                amount = {"limit": formats.number_format(budget.cost_per_month), "currency": currency}
+                if team is None:
+                    name = gettext("Your budget of %(limit)s %(currency)s for this month") % amount
+                else:
+                    name = gettext("Team %(team)s’s budget of %(limit)s %(currency)s for this month") % {
+                        **amount,
+                        "team": team,
+                    }
+                values = {
+                    "budget": name,
+                    "used": formats.number_format(tally.month_cost, 2),
+                    "held": formats.number_format(held_cost, 2),
+                    "currency": currency,
+                    **_when(self.month_end),
+                }
+                if held_cost:
+                    text = gettext(
+                        "%(budget)s is spent (%(used)s %(currency)s used, %(held)s held by answers still "
+                        "streaming); it resets on %(date)s at %(time)s."
+                    )
+                else:
+                    text = gettext(
+                        "%(budget)s is spent (%(used)s %(currency)s used); it resets on %(date)s at %(time)s."
+                    )
+                raise OverBudget(text % values)
 
 
-def _message(whose: str, what: str, limit: int, used: int, held: int, resets: datetime) -> str:
+DAY, MONTH = "day", "month"
+BUDGET_NAMES = {
+    (False, DAY): gettext_lazy("Your budget of %(limit)s tokens for today"),
+    (False, MONTH): gettext_lazy("Your budget of %(limit)s tokens for this month"),
+    (True, DAY): gettext_lazy("Team %(team)s’s budget of %(limit)s tokens for today"),
+    (True, MONTH): gettext_lazy("Team %(team)s’s budget of %(limit)s tokens for this month"),
+}
+
+
+def _count(n: int) -> str:
+    return formats.number_format(n, force_grouping=True)
+
+
+def _message(team: str | None, what: str, limit: int, used: int, held: int, resets: datetime) -> str:
     left = max(0, limit - used - held)
-    text = f"{whose} budget of {limit:,} {what} is used up ({used:,} used"
+    name = BUDGET_NAMES[team is not None, what] % {"limit": _count(limit), "team": team}
+    values = {"budget": name, "used": _count(used), "held": _count(held), "left": _count(left), **_when(resets)}
     if held:
-        text += f", {held:,} held by answers still streaming"
-    return text + f", {left:,} left); it resets {_when(resets)}."
+        text = gettext(
+            "%(budget)s is used up (%(used)s used, %(held)s held by answers still streaming, %(left)s left); "
+            "it resets on %(date)s at %(time)s."
+        )
+    else:
+        text = gettext("%(budget)s is used up (%(used)s used, %(left)s left); it resets on %(date)s at %(time)s.")
+    return text % values
 
 
-def _when(moment: datetime) -> str:
+def _when(moment: datetime) -> dict:
     local = timezone.localtime(moment)
-    return f"on {formats.date_format(local, 'DATE_FORMAT')} at {formats.time_format(local, 'TIME_FORMAT')}"
+    return {"date": formats.date_format(local, "DATE_FORMAT"), "time": formats.time_format(local, "TIME_FORMAT")}
+
+
+LABELS = {
+    (False, "tokens today"): gettext_lazy("You: tokens today"),
+    (False, "tokens this month"): gettext_lazy("You: tokens this month"),
+    (False, "cost this month"): gettext_lazy("You: cost this month"),
+    (True, "tokens today"): gettext_lazy("%(team)s: tokens today"),
+    (True, "tokens this month"): gettext_lazy("%(team)s: tokens this month"),
+    (True, "cost this month"): gettext_lazy("%(team)s: cost this month"),
+}
 
 
 def remaining(rules: Rules, user_id: int) -> list[dict]:
@@ -153,23 +203,24 @@ def remaining(rules: Rules, user_id: int) -> list[dict]:
         return []
     shown = []
     for whose, budget, tally in [
-        *(("You", budget, checker.users[user_id]) for budget in [checker.by_user.get(user_id)] if budget),
+        *((None, budget, checker.users[user_id]) for budget in [checker.by_user.get(user_id)] if budget),
         *(
             (rules.names.get(team, ""), checker.by_team[team], checker.teams[team])
             for team in rules.teams_of.get(user_id, ())
             if team in checker.by_team
         ),
     ]:
-        for label, limit, used, resets in (
+        for kind, limit, used, resets in (
             ("tokens today", budget.tokens_per_day, tally.day_tokens, checker.day_end),
             ("tokens this month", budget.tokens_per_month, tally.month_tokens, checker.month_end),
             ("cost this month", budget.cost_per_month, tally.month_cost, checker.month_end),
         ):
             if limit is not None:
-                left = limit - used - (tally.held_tokens if label.startswith("tokens") else 0)
+                left = limit - used - (tally.held_tokens if kind.startswith("tokens") else 0)
+                label = LABELS[whose is not None, kind] % {"team": whose}
                 shown.append(
                     {
-                        "label": f"{whose}: {label}",
+                        "label": label,
                         "left": str(max(left, 0)),
                         "limit": str(limit),
                         "resets": resets.isoformat(),

@@ -5,7 +5,10 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import translation
+from django.utils.translation import gettext_lazy
 
+from chatsite.accounts import locale
 from chatsite.chat import events, frames, runtime, turns
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import conversation_payload, message_payload
@@ -16,7 +19,7 @@ log = logging.getLogger(__name__)
 CLOSE_LOGGED_OUT = 4401
 CLOSE_TOO_MANY = 4429  # the user's socket cap (the error frame before it says so)
 CLOSE_RESTART = 4012  # the server restarts (1012, as an application may send it): the browser reconnects
-UNEXPECTED = "chatsite could not handle that; try again."
+UNEXPECTED = gettext_lazy("chatsite could not handle that; try again.")
 # Frame fields a send without a conversation takes for the conversation it makes.
 NEW_CHAT_OPTIONS = ("system_prompt", "parameters", "tools")
 
@@ -43,6 +46,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     personal_groups: tuple[str, ...] = ()
     counted = False
     left = False
+    language: str | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -55,7 +59,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
         if message["type"].startswith("websocket."):
             # From the socket: Channels' own dispatch, which tidies database connections first.
-            await super().dispatch(message)
+            # Whatever it says to the user is in their language, decided once per socket (a
+            # change of language reloads the page, and so the socket).
+            if self.language is None:
+                self.language = locale.for_scope(self.scope)
+            with translation.override(self.language):
+                await super().dispatch(message)
             return
         # A group event. Handlers of events never touch the database, so they skip that
         # tidying: it is a thread hop per streamed delta per socket.
@@ -121,7 +130,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         handler = self.HANDLERS.get(frame["type"])
         if handler is None:
-            await self._error("Unknown frame type.")
+            await self._error(translation.gettext("Unknown frame type."))
             return
         try:
             await handler(self, frame)
@@ -217,7 +226,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame))
 
     async def _error(self, message: str, conversation=None, ref: str | None = None) -> None:
-        frame = {"type": "error", "error": message}
+        frame = {"type": "error", "error": str(message)}  # a lazy text, in the socket's language
         if isinstance(conversation, str):
             frame["conversation"] = conversation[:64]
         if ref is not None:

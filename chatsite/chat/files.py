@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 
 from chatsite.chat.images import UploadRejected, reencode
 from chatsite.chat.models import Attachment
@@ -71,9 +73,9 @@ def _check_wav(data: bytes) -> None:
     try:
         with wave.open(io.BytesIO(data)) as audio:
             if audio.getnframes() == 0:
-                raise UploadRejected("The WAV file has no sound in it.")
+                raise UploadRejected(gettext("The WAV file has no sound in it."))
     except (wave.Error, EOFError):
-        raise UploadRejected("The WAV file is damaged, or not PCM audio.", 415) from None
+        raise UploadRejected(gettext("The WAV file is damaged, or not PCM audio."), 415) from None
 
 
 def pdf_text(data: bytes) -> str:
@@ -95,18 +97,28 @@ def pdf_text(data: bytes) -> str:
         )
     except sandbox.TooSlow:
         raise UploadRejected(
-            f"Reading the PDF's text took longer than {seconds:g} s, so it was stopped. "
-            "A simpler PDF, or its text as a .txt file, will do.",
+            gettext(
+                "Reading the PDF's text took longer than %(seconds)s s, so it was stopped. "
+                "A simpler PDF, or its text as a .txt file, will do."
+            )
+            % {"seconds": f"{seconds:g}"},
             415,
         ) from None
     except sandbox.TooLarge:
         raise UploadRejected(
-            f"Reading the PDF's text needed more than {memory_mb} MB of memory, so it was stopped.", 415
+            gettext("Reading the PDF's text needed more than %(size)s MB of memory, so it was stopped.")
+            % {"size": memory_mb},
+            415,
         ) from None
     except sandbox.SandboxError:  # pypdf raises many kinds of error on a hostile or broken file
-        raise UploadRejected("The PDF is damaged or cannot be read.", 415) from None
+        raise UploadRejected(gettext("The PDF is damaged or cannot be read."), 415) from None
+    if answer.get("refused") == "encrypted":
+        raise UploadRejected(gettext("The PDF is password-protected."))
     if "refused" in answer:
-        raise UploadRejected(answer["refused"])
+        raise UploadRejected(
+            gettext("The PDF has %(count)s pages; the limit is %(limit)s.")
+            % {"count": answer.get("pages"), "limit": settings.CHAT_MAX_PDF_PAGES}
+        )
     if answer["cut"]:
         return answer["text"] + f"\n[… the text was cut here, at {limit:,} characters]"
     return answer["text"]
@@ -123,12 +135,17 @@ def plain_text(data: bytes, name: str) -> str | None:
     if any(ord(c) < 32 and c not in "\t\n\r\f" for c in text):  # NUL and friends: a binary file
         return None
     if len(text) > settings.CHAT_MAX_FILE_CHARS:
-        raise UploadRejected(f"The text file is longer than {settings.CHAT_MAX_FILE_CHARS:,} characters.")
+        raise UploadRejected(
+            gettext("The text file is longer than %(count)s characters.")
+            % {"count": number_format(settings.CHAT_MAX_FILE_CHARS, force_grouping=True)}
+        )
     return text
 
 
 def too_large() -> UploadRejected:
-    return UploadRejected(f"The file is larger than {_megabytes(settings.CHAT_MAX_UPLOAD_BYTES)}.", 413)
+    return UploadRejected(
+        gettext("The file is larger than %(size)s.") % {"size": _megabytes(settings.CHAT_MAX_UPLOAD_BYTES)}, 413
+    )
 
 
 # Uploads are read in threads of their own, not asyncio's default executor: slow PDFs filling
@@ -146,7 +163,7 @@ async def store_upload(request: HttpRequest) -> Attachment:
     loop = asyncio.get_running_loop()
     upload = await loop.run_in_executor(_readers, request.FILES.get, "file")
     if upload is None:
-        raise UploadRejected("No file was sent.")
+        raise UploadRejected(gettext("No file was sent."))
     attachment, data = await loop.run_in_executor(_readers, _read_upload, upload, owner)
     await database_sync_to_async(_save)(attachment, data)
     return attachment
@@ -176,7 +193,7 @@ def read_file(data: bytes, name: str, owner) -> tuple[Attachment, bytes]:
     elif (text := plain_text(data, name)) is not None:
         attachment.kind, attachment.content_type, attachment.text = Attachment.Kind.TEXT, "text/plain", text
     else:
-        raise UploadRejected(f"chatsite cannot read that file. It takes {ACCEPTED}.", 415)
+        raise UploadRejected(gettext("chatsite cannot read that file. It takes %(kinds)s.") % {"kinds": ACCEPTED}, 415)
     attachment.size_bytes = len(data)
     return attachment, data
 

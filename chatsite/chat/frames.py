@@ -8,6 +8,7 @@ TooLarge, which also closes the socket), so nothing downstream meets such a fram
 import json
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from chatsite.lib.text import TextRefused, check_value
 
@@ -30,22 +31,24 @@ class TooLarge(FrameError):
 def parse(text_data: str | None, bytes_data: bytes | None) -> dict:
     """The frame as a dict with a string "type", every text in it checked; or FrameError."""
     if bytes_data is not None or text_data is None:
-        raise FrameError("Frames must be JSON text.")
+        raise FrameError(gettext("Frames must be JSON text."))
     limit = settings.CHAT_MAX_FRAME_BYTES
     # Characters first: UTF-8 takes at least a byte each and at most four.
     if len(text_data) > limit or (len(text_data) > limit // 4 and len(text_data.encode("utf-8", "replace")) > limit):
         limit //= 1024
-        raise TooLarge(f"That message is too large to send (the limit is {limit} KB a frame).")
+        raise TooLarge(
+            gettext("That message is too large to send (the limit is %(limit)s KB a frame).") % {"limit": limit}
+        )
     try:
         frame = json.loads(text_data)
     except RecursionError:
-        raise FrameError("Frames must not be nested that deeply.") from None
+        raise FrameError(gettext("Frames must not be nested that deeply.")) from None
     except ValueError:
-        raise FrameError("Frames must be JSON objects.") from None
+        raise FrameError(gettext("Frames must be JSON objects.")) from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        raise FrameError("Frames must be JSON objects with a type.")
+        raise FrameError(gettext("Frames must be JSON objects with a type."))
     try:
-        return check_value(frame, "The message")
+        return check_value(frame, gettext("The message"))
     except TextRefused as error:
         raise FrameError(error.message) from None
 

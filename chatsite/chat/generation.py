@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext, gettext_lazy
 
 from chatsite.chat import events, saving
 from chatsite.chat.budgets import remaining
@@ -63,10 +65,12 @@ LOGPROB_TOKENS = 4000
 STREAM_FIELDS = {Delta: "text", Reasoning: "reasoning", Refusal: "refusal"}
 STREAMED = list(STREAM_FIELDS.values())
 USAGE_FIELDS = ["prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens"]
-FAILED = "chatsite failed while streaming this answer; the text so far is kept."
-UNPREPARED = "chatsite could not prepare the request for this answer (one of its files could not be read)."
-RESTARTED = "The server was restarted while answering; the text so far is kept."
-STOPPED_SERVER = "The server stopped while answering; the text so far is kept."
+FAILED = gettext_lazy("chatsite failed while streaming this answer; the text so far is kept.")
+UNPREPARED = gettext_lazy(
+    "chatsite could not prepare the request for this answer (one of its files could not be read)."
+)
+RESTARTED = gettext_lazy("The server was restarted while answering; the text so far is kept.")
+STOPPED_SERVER = gettext_lazy("The server stopped while answering; the text so far is kept.")
 
 
 class Growing:
@@ -102,8 +106,11 @@ class Growing:
 
 
 class Generation:
-    def __init__(self, runtime: Runtime, conversation_code, answer: Message, plan: RequestPlan):
+    def __init__(
+        self, runtime: Runtime, conversation_code, answer: Message, plan: RequestPlan, language: str | None = None
+    ):
         self.runtime = runtime
+        self.language = language or settings.LANGUAGE_CODE  # of the asker: the answer's errors are in it
         self.conversation = str(conversation_code)
         self.answer = answer
         self.answer_id = str(answer.code)
@@ -158,6 +165,8 @@ class Generation:
             self.task.cancel()
 
     async def run(self) -> None:
+        # The task's own context: the language stays this answer's while it streams.
+        translation.activate(self.language)
         answer = self.answer
         control = await self.layer.new_channel()
         await self.layer.group_add(events.control_group(self.conversation), control)
@@ -195,9 +204,9 @@ class Generation:
             answer.error = str(error)
         except ToolLimit as limit:
             answer.status = Message.Status.ERROR
-            answer.error = (
-                f"Stopped after {limit.rounds} rounds of tool calls (the limit); the model was still calling tools."
-            )
+            answer.error = gettext(
+                "Stopped after %(count)s rounds of tool calls (the limit); the model was still calling tools."
+            ) % {"count": limit.rounds}
         except asyncio.CancelledError:
             # A stop frame, or the server going away; either way keep what was said.
             asyncio.current_task().uncancel()
@@ -205,11 +214,11 @@ class Generation:
                 answer.status = Message.Status.STOPPED
             else:
                 answer.status = Message.Status.INTERRUPTED
-                answer.error = RESTARTED if self.runtime.closing else STOPPED_SERVER
+                answer.error = str(RESTARTED if self.runtime.closing else STOPPED_SERVER)
         except Exception:
             log.exception("generation %s failed", answer.code)
             answer.status = Message.Status.ERROR
-            answer.error = FAILED
+            answer.error = str(FAILED)
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
@@ -225,7 +234,7 @@ class Generation:
         except Exception:
             # The turn is saved, so the answer must end: as an error saying why, never streaming.
             log.exception("could not build the request for answer %s", self.answer.code)
-            raise Unprepared(UNPREPARED) from None
+            raise Unprepared(str(UNPREPARED)) from None
 
     async def _finish(self, started: float) -> None:
         """Put the answer's end on the message, save it, and tell every tab: whatever fails here,
@@ -242,7 +251,7 @@ class Generation:
         except Exception:
             log.exception("could not finish answer %s", answer.code)
             if answer.status in (Message.Status.COMPLETE, Message.Status.STREAMING):
-                answer.status, answer.error = Message.Status.ERROR, FAILED
+                answer.status, answer.error = Message.Status.ERROR, str(FAILED)
         try:
             await saving.save_final(answer, spent)
         finally:

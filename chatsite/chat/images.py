@@ -4,6 +4,8 @@ import io
 import warnings
 
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 from PIL import Image, UnidentifiedImageError
 
 # What Pillow detects -> what we store. Detection is from the bytes, never the name or header.
@@ -32,12 +34,20 @@ def reencode(data: bytes) -> tuple[bytes, str, int, int]:
             image = Image.open(io.BytesIO(data))
             kind = FORMATS.get(image.format or "")
             if kind is None:
-                raise UploadRejected("Only PNG, JPEG, GIF and WebP images can be attached.", 415)
+                raise UploadRejected(gettext("Only PNG, JPEG, GIF and WebP images can be attached."), 415)
             width, height = image.size
             if width * height > settings.CHAT_MAX_IMAGE_PIXELS or max(width, height) > settings.CHAT_MAX_IMAGE_SIDE:
                 raise UploadRejected(
-                    f"The image is {width}×{height} pixels; the limit is {settings.CHAT_MAX_IMAGE_SIDE} pixels a side "
-                    f"and {settings.CHAT_MAX_IMAGE_PIXELS:,} pixels in all."
+                    gettext(
+                        "The image is %(width)s×%(height)s pixels; the limit is %(side)s pixels a side "
+                        "and %(pixels)s pixels in all."
+                    )
+                    % {
+                        "width": width,
+                        "height": height,
+                        "side": settings.CHAT_MAX_IMAGE_SIDE,
+                        "pixels": number_format(settings.CHAT_MAX_IMAGE_PIXELS, force_grouping=True),
+                    }
                 )
             image.seek(0)  # an animated GIF or WebP: keep its first frame
             image.load()
@@ -45,12 +55,15 @@ def reencode(data: bytes) -> tuple[bytes, str, int, int]:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UploadRejected(
-            f"The image has too many pixels (the limit is {settings.CHAT_MAX_IMAGE_PIXELS:,})."
+            gettext("The image has too many pixels (the limit is %(pixels)s).")
+            % {"pixels": number_format(settings.CHAT_MAX_IMAGE_PIXELS, force_grouping=True)}
         ) from None
     except UnidentifiedImageError:
-        raise UploadRejected("That file is not an image chatsite can read (PNG, JPEG, GIF or WebP).", 415) from None
+        raise UploadRejected(
+            gettext("That file is not an image chatsite can read (PNG, JPEG, GIF or WebP)."), 415
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError):
-        raise UploadRejected("The image is damaged or truncated.", 415) from None
+        raise UploadRejected(gettext("The image is damaged or truncated."), 415) from None
 
     out = io.BytesIO()
     if kind == "image/jpeg":

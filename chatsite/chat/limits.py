@@ -9,6 +9,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import ngettext
 
 WINDOW_SECONDS = 60
 
@@ -20,8 +21,8 @@ class MessageRate:
     def __init__(self) -> None:
         self.counted: dict[str, int] = {}  # this batch's, not yet in the cache
 
-    def refusal(self, key: str, limit: int | None, whose: str) -> str | None:
-        """Why `whose` (e.g. "You have", "Team X has") may not send another message now, or None;
+    def refusal(self, key: str, limit: int | None, team: str | None = None) -> str | None:
+        """Why the user (or their team, by its name) may not send another message now, or None;
         key names whose minute it is ("user:1", "team:2")."""
         if not limit:
             return None
@@ -30,7 +31,21 @@ class MessageRate:
         if sent < limit:
             self.counted[key] = self.counted.get(key, 0) + 1
             return None
-        return f"{whose} sent {limit} messages this minute, the limit; you can send again in {left} s."
+        values = {"count": limit, "seconds": left, "team": team}
+        if team is None:
+            text = ngettext(
+                "You have sent %(count)s message this minute, the limit; you can send again in %(seconds)s s.",
+                "You have sent %(count)s messages this minute, the limit; you can send again in %(seconds)s s.",
+                limit,
+            )
+        else:
+            text = ngettext(
+                "Team %(team)s has sent %(count)s message this minute, the limit; you can send again in %(seconds)s s.",
+                "Team %(team)s has sent %(count)s messages this minute, the limit; "
+                "you can send again in %(seconds)s s.",
+                limit,
+            )
+        return text % values
 
     def record(self, keys: list[str]) -> None:
         """Count the messages that were taken (a refused or failed one costs nothing)."""
@@ -50,10 +65,12 @@ def answers_refusal(streaming: int) -> str | None:
     limit = settings.CHAT_ANSWERS_PER_USER
     if not limit or streaming < limit:
         return None
-    return (
-        f"You have {streaming} answers streaming at once, the limit; "
-        "you can start another as soon as one of them ends (or stop one)."
-    )
+    return ngettext(
+        "You have %(count)s answer streaming, the limit; you can start another as soon as it ends (or stop it).",
+        "You have %(count)s answers streaming at once, the limit; "
+        "you can start another as soon as one of them ends (or stop one).",
+        streaming,
+    ) % {"count": streaming}
 
 
 def sockets_refusal(open_sockets: int) -> str | None:
@@ -61,7 +78,11 @@ def sockets_refusal(open_sockets: int) -> str | None:
     limit = settings.CHAT_SOCKETS_PER_USER
     if not limit or open_sockets < limit:
         return None
-    return f"You have {open_sockets} chat tabs open, the limit; close one and reload this page."
+    return ngettext(
+        "You have %(count)s chat tab open, the limit; close one and reload this page.",
+        "You have %(count)s chat tabs open, the limit; close one and reload this page.",
+        open_sockets,
+    ) % {"count": open_sockets}
 
 
 def _window() -> tuple[int, int]:

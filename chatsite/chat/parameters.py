@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -56,9 +57,9 @@ class ParameterError(ValueError):
 def clean_parameters(raw: object) -> dict:
     """Return only known parameters, type- and range-checked; raise ParameterError otherwise."""
     if not isinstance(raw, dict):
-        raise ParameterError("Parameters must be an object.")
+        raise ParameterError(gettext("Parameters must be an object."))
     try:
-        raw = check_value(raw, "A parameter")
+        raw = check_value(raw, gettext("A parameter"))
     except TextRefused as error:
         raise ParameterError(error.message) from None
     cleaned: dict = {}
@@ -70,9 +71,9 @@ def clean_parameters(raw: object) -> dict:
         elif key in CLEANERS:
             cleaned[key] = CLEANERS[key](value)
         else:
-            raise ParameterError(f"Unknown parameter {str(key)[:40]!r}.")
+            raise ParameterError(gettext("Unknown parameter %(name)s.") % {"name": repr(str(key)[:40])})
     if "top_logprobs" in cleaned and not cleaned.get("logprobs"):
-        raise ParameterError("top_logprobs needs logprobs switched on.")
+        raise ParameterError(gettext("top_logprobs needs logprobs switched on."))
     if cleaned.get("logprobs") is False:
         del cleaned["logprobs"]  # false is the default: nothing to send
     return cleaned
@@ -81,35 +82,40 @@ def clean_parameters(raw: object) -> dict:
 def _number(key: str, value: object, spec: Param) -> int | float:
     # bool is an int subclass: refuse it explicitly.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParameterError(f"{key} must be a number.")
+        raise ParameterError(gettext("%(name)s must be a number.") % {"name": key})
     if spec.kind is int and value != int(value):
-        raise ParameterError(f"{key} must be a whole number.")
+        raise ParameterError(gettext("%(name)s must be a whole number.") % {"name": key})
     high = settings.CHAT_MAX_OUTPUT_TOKENS if key == "max_tokens" else spec.high
     if not spec.low <= value <= high:
-        raise ParameterError(f"{key} must be between {spec.low:g} and {high:g}.")
+        raise ParameterError(
+            gettext("%(name)s must be between %(low)s and %(high)s.")
+            % {"name": key, "low": f"{spec.low:g}", "high": f"{high:g}"}
+        )
     return spec.kind(value)
 
 
 def _stop(value: object) -> str | list[str]:
     sequences = [value] if isinstance(value, str) else value
     if not isinstance(sequences, list) or not all(isinstance(s, str) and s for s in sequences):
-        raise ParameterError("stop must be a text or a list of texts.")
+        raise ParameterError(gettext("stop must be a text or a list of texts."))
     if len(sequences) > MAX_STOP_SEQUENCES:
-        raise ParameterError(f"At most {MAX_STOP_SEQUENCES} stop sequences.")
+        raise ParameterError(gettext("At most %(count)s stop sequences.") % {"count": MAX_STOP_SEQUENCES})
     if any(len(s) > MAX_STOP_CHARS for s in sequences):
-        raise ParameterError(f"A stop sequence is at most {MAX_STOP_CHARS} characters.")
+        raise ParameterError(gettext("A stop sequence is at most %(count)s characters.") % {"count": MAX_STOP_CHARS})
     return value if isinstance(value, str) else sequences
 
 
 def _reasoning_effort(value: object) -> str:
     if value not in REASONING_EFFORTS:
-        raise ParameterError(f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}.")
+        raise ParameterError(
+            gettext("reasoning_effort must be one of %(values)s.") % {"values": ", ".join(REASONING_EFFORTS)}
+        )
     return value
 
 
 def _logprobs(value: object) -> bool:
     if not isinstance(value, bool):
-        raise ParameterError("logprobs must be true or false.")
+        raise ParameterError(gettext("logprobs must be true or false."))
     return value
 
 
@@ -118,29 +124,34 @@ def _response_format(value: object) -> dict:
     if kind in ("text", "json_object") and set(value) == {"type"}:
         return {"type": kind}
     if kind != "json_schema":
-        raise ParameterError("response_format must be text, json_object or json_schema.")
+        raise ParameterError(gettext("response_format must be text, json_object or json_schema."))
     spec = value.get("json_schema")
     if not isinstance(spec, dict) or set(spec) - {"name", "schema", "strict", "description"}:
-        raise ParameterError("json_schema must be an object with a name and a schema.")
+        raise ParameterError(gettext("json_schema must be an object with a name and a schema."))
     name = spec.get("name")
     if not isinstance(name, str) or not SCHEMA_NAME.match(name):
-        raise ParameterError("The schema name must be 1-64 letters, digits, _ or -.")
+        raise ParameterError(gettext("The schema name must be 1-64 letters, digits, _ or -."))
     schema = spec.get("schema")
     if not isinstance(schema, dict):
-        raise ParameterError("The schema must be a JSON object.")
+        raise ParameterError(gettext("The schema must be a JSON object."))
     # Before checking it: every answer is checked against it (in a sandbox, structured.py).
     if _depth(schema) > MAX_SCHEMA_DEPTH:
-        raise ParameterError(f"The schema nests objects and lists more than {MAX_SCHEMA_DEPTH} deep.")
+        raise ParameterError(
+            gettext("The schema nests objects and lists more than %(count)s deep.") % {"count": MAX_SCHEMA_DEPTH}
+        )
     if len(json.dumps(schema)) > MAX_SCHEMA_BYTES:
-        raise ParameterError(f"The schema is larger than {MAX_SCHEMA_BYTES // 1024} KB.")
+        raise ParameterError(gettext("The schema is larger than %(size)s KB.") % {"size": MAX_SCHEMA_BYTES // 1024})
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as error:
-        where = "/".join(map(str, error.path)) or "the top level"
-        raise ParameterError(f"The schema is not valid JSON Schema at {where}: {error.message[:200]}") from None
+        where = "/".join(map(str, error.path)) or gettext("the top level")
+        raise ParameterError(
+            gettext("The schema is not valid JSON Schema at %(where)s: %(error)s")
+            % {"where": where, "error": error.message[:200]}
+        ) from None
     if "strict" in spec and not isinstance(spec["strict"], bool):
-        raise ParameterError("strict must be true or false.")
-    _check_size(value, "The response format")
+        raise ParameterError(gettext("strict must be true or false."))
+    _check_size(value, gettext("The response format"))
     return {"type": "json_schema", "json_schema": spec}
 
 
@@ -161,12 +172,14 @@ def _depth(value: object) -> int:
 def _web_search_options(value: object) -> dict:
     """Web search for models that offer it: {} searches with the provider's defaults."""
     if not isinstance(value, dict) or set(value) - {"search_context_size", "user_location"}:
-        raise ParameterError("web_search_options may have search_context_size and user_location.")
+        raise ParameterError(gettext("web_search_options may have search_context_size and user_location."))
     cleaned: dict = {}
     size = value.get("search_context_size")
     if size not in (None, ""):
         if size not in SEARCH_CONTEXT_SIZES:
-            raise ParameterError(f"search_context_size must be one of {', '.join(SEARCH_CONTEXT_SIZES)}.")
+            raise ParameterError(
+                gettext("search_context_size must be one of %(values)s.") % {"values": ", ".join(SEARCH_CONTEXT_SIZES)}
+            )
         cleaned["search_context_size"] = size
     location = value.get("user_location")
     if location is not None:
@@ -176,7 +189,7 @@ def _web_search_options(value: object) -> dict:
             or set(location) - {"type", "approximate"}
             or not isinstance(location.get("approximate"), dict)
         ):
-            raise ParameterError('user_location must be {"type": "approximate", "approximate": {...}}.')
+            raise ParameterError(gettext('user_location must be {"type": "approximate", "approximate": {...}}.'))
         approximate = _approximate_location(location["approximate"])
         if approximate:
             cleaned["user_location"] = {"type": "approximate", "approximate": approximate}
@@ -186,18 +199,21 @@ def _web_search_options(value: object) -> dict:
 def _approximate_location(place: dict) -> dict:
     unknown = sorted(set(place) - set(LOCATION_FIELDS))
     if unknown:
-        raise ParameterError(f"user_location has no field {str(unknown[0])[:40]!r}.")
+        raise ParameterError(gettext("user_location has no field %(name)s.") % {"name": repr(str(unknown[0])[:40])})
     cleaned = {}
     for key in LOCATION_FIELDS:
         text = place.get(key)
         if text in (None, ""):
             continue
         if not isinstance(text, str) or len(text) > MAX_LOCATION_CHARS or not text.strip():
-            raise ParameterError(f"The location's {key} must be a text of at most {MAX_LOCATION_CHARS} characters.")
+            raise ParameterError(
+                gettext("The location's %(name)s must be a text of at most %(count)s characters.")
+                % {"name": key, "count": MAX_LOCATION_CHARS}
+            )
         if key == "country" and not COUNTRY.match(text):
-            raise ParameterError("The location's country must be a two-letter code such as US.")
+            raise ParameterError(gettext("The location's country must be a two-letter code such as US."))
         if key == "timezone" and not TIMEZONE.match(text):
-            raise ParameterError("The location's timezone must be an IANA name such as America/Los_Angeles.")
+            raise ParameterError(gettext("The location's timezone must be an IANA name such as America/Los_Angeles."))
         cleaned[key] = text.strip().upper() if key == "country" else text.strip()
     return cleaned
 
@@ -205,17 +221,19 @@ def _approximate_location(place: dict) -> dict:
 def _extra_body(value: object) -> dict:
     """Provider extensions (e.g. OfoxAI's "provider" routing object), as a JSON object."""
     if not isinstance(value, dict):
-        raise ParameterError("Extra body fields must be a JSON object.")
+        raise ParameterError(gettext("Extra body fields must be a JSON object."))
     taken = sorted(RESERVED.intersection(value))
     if taken:
-        raise ParameterError(f"Extra body fields cannot set {', '.join(taken)}.")
-    _check_size(value, "Extra body fields")
+        raise ParameterError(gettext("Extra body fields cannot set %(names)s.") % {"names": ", ".join(taken)})
+    _check_size(value, gettext("Extra body fields"))
     return value
 
 
 def _check_size(value: object, what: str) -> None:
     if len(json.dumps(value)) > MAX_EXTRA_BYTES:
-        raise ParameterError(f"{what} are larger than {MAX_EXTRA_BYTES // 1024} KB.")
+        raise ParameterError(
+            gettext("%(what)s are larger than %(size)s KB.") % {"what": what, "size": MAX_EXTRA_BYTES // 1024}
+        )
 
 
 CLEANERS = {

@@ -15,13 +15,14 @@ class _Full(BaseException):
 
 def extract(data: bytes, *, max_pages: int, max_chars: int) -> bytes:
     """JSON: {"text": …, "cut": true/false} (pages joined by a blank line, at most max_chars),
-    or {"refused": …} with the reason. A damaged PDF raises (pypdf's own errors)."""
+    or {"refused": "encrypted" | "pages", "pages": …}, the reason (files.py says it in the
+    reader's language). A damaged PDF raises (pypdf's own errors)."""
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted and not reader.decrypt(""):
-        return _answer(refused="The PDF is password-protected.")
+        return _answer(refused="encrypted")
     pages = len(reader.pages)
     if pages > max_pages:
-        return _answer(refused=f"The PDF has {pages} pages; the limit is {max_pages}.")
+        return _answer(refused="pages", pages=pages)
     parts: list[str] = []
     size = 0
 

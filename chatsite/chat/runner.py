@@ -10,10 +10,13 @@ this way, for the browser and any later API alike, so every rule about turns is 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
+from django.utils import translation
+from django.utils.translation import gettext_lazy
 
 from chatsite.chat import turns
 from chatsite.chat.payloads import turn_frames
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RESTARTING = "The server is restarting; send your message again in a moment."
+RESTARTING = gettext_lazy("The server is restarting; send your message again in a moment.")
 
 
 class TurnRunner:
@@ -38,6 +41,10 @@ class TurnRunner:
         if self.runtime.closing:
             raise turns.ChatError(RESTARTING)
         future = asyncio.get_running_loop().create_future()
+        # The asker's language goes with the ask: a batch holds several users' asks, and
+        # their refusals and answers' errors are each in its own user's language.
+        if ask.language is None:
+            ask = dataclasses.replace(ask, language=translation.get_language())
         self.waiting.append((ask, future))
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._drain())
@@ -52,13 +59,13 @@ class TurnRunner:
                 # take_many answers each ask; this is a bug or a database that is gone.
                 log.exception("a batch of %d turns failed", len(batch))
                 results = [turns.ChatError(turns.FAILED)] * len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
+            for (ask, future), result in zip(batch, results, strict=True):
                 if isinstance(result, turns.ChatError):
                     if not future.done():
                         future.set_exception(result)
                     continue
                 # Started here, not by the socket: an answer whose tab has gone still streams.
-                self.runtime.start_generation(result[0])
+                self.runtime.start_generation(result[0], ask.language)
                 if not future.done():
                     future.set_result(result)
 

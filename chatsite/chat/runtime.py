@@ -75,9 +75,9 @@ class Runtime:
         low = settings.STREAM_COALESCE_MS / 1000
         return max(low, min(settings.STREAM_COALESCE_MAX_MS / 1000, len(self.generations) / settings.STREAM_FRAME_RATE))
 
-    def start_generation(self, turn: Turn) -> Generation:
+    def start_generation(self, turn: Turn, language: str | None = None) -> Generation:
         self.start()
-        generation = Generation(self, turn.conversation.code, turn.answer, turn.plan)
+        generation = Generation(self, turn.conversation.code, turn.answer, turn.plan, language)
         self.generations[turn.answer.pk] = generation
         generation.start()
         return generation

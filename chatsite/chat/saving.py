@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError, connections, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from chatsite.chat import events
 from chatsite.chat.models import Message
@@ -65,7 +66,7 @@ HEARTBEAT_SECONDS = min(10.0, settings.STREAM_STALE_SECONDS / 3)
 # A streaming row not touched for this long belongs to a process that is gone (STREAM_STALE_SECONDS).
 STALE_SECONDS = settings.STREAM_STALE_SECONDS
 FINAL_TRIES = 4
-REAPED = "The server stopped while answering; the text so far is kept."
+REAPED = gettext_lazy("The server stopped while answering; the text so far is kept.")
 # What a refused write raises: the database's errors, or the driver's when it cannot encode a
 # text (a lone surrogate is a UnicodeEncodeError, a ValueError).
 STORE_ERRORS = (DatabaseError, ValueError)
@@ -191,7 +192,7 @@ def reap_stale(older_than: float = STALE_SECONDS, alive: set[int] | frozenset = 
     )
     now = timezone.now()
     for message in stale:
-        message.status, message.error, message.updated = Message.Status.INTERRUPTED, REAPED, now
+        message.status, message.error, message.updated = Message.Status.INTERRUPTED, str(REAPED), now
     Message.objects.bulk_update(stale, ["status", "error", "updated"])
     return stale
 

@@ -7,13 +7,14 @@ runs in a sandbox child (chatsite/lib/sandbox.py), stopped after SCHEMA_SECONDS.
 
 import json
 
+from django.utils.translation import gettext, gettext_lazy
 from jsonschema import Draft202012Validator
 
 from chatsite.lib import sandbox
 
 SCHEMA_SECONDS = 3.0
 SCHEMA_MEMORY_MB = 256
-NOT_IN_TIME = f"Not checked: checking the answer against the schema took longer than {SCHEMA_SECONDS:g} s."
+NOT_IN_TIME = gettext_lazy("Not checked: checking the answer against the schema took longer than %(seconds)s s.")
 
 
 def check_json_answer(body: dict, text: str) -> str:
@@ -27,9 +28,13 @@ def check_json_answer(body: dict, text: str) -> str:
     try:
         value = json.loads(text)
     except ValueError as error:
-        return f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})."
+        return gettext("Not valid JSON: %(error)s (line %(line)s, column %(column)s).") % {
+            "error": error.msg,
+            "line": error.lineno,
+            "column": error.colno,
+        }
     if kind == "json_object":
-        return "valid" if isinstance(value, dict) else "Not a JSON object."
+        return "valid" if isinstance(value, dict) else gettext("Not a JSON object.")
     schema = (response_format.get("json_schema") or {}).get("schema") or {}
     try:
         checked = sandbox.run(
@@ -39,9 +44,9 @@ def check_json_answer(body: dict, text: str) -> str:
             memory_mb=SCHEMA_MEMORY_MB,
         )
     except sandbox.TooSlow:
-        return NOT_IN_TIME
+        return NOT_IN_TIME % {"seconds": f"{SCHEMA_SECONDS:g}"}
     except sandbox.SandboxError:
-        return "Not checked: the schema could not be checked against the answer."
+        return gettext("Not checked: the schema could not be checked against the answer.")
     return checked.decode()
 
 

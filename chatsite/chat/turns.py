@@ -19,7 +19,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, OperationalError, transaction
 from django.db.models import Count
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from chatsite.chat import limits
 from chatsite.chat.budgets import Budgets, OverBudget, estimate
@@ -37,12 +39,12 @@ from chatsite.tools import registry
 
 log = logging.getLogger(__name__)
 
-NOT_FOUND = "Conversation not found."
-STILL_STREAMING = "An answer is still streaming in this conversation; stop it first."
-ATTACH_AGAIN = "An attached file was not found; attach it again."
-NO_MODEL = "No model is available: an admin has to add a provider first."
-FAILED = "chatsite could not take this message; try again."
-BUSY = "The server is too busy to save this message right now; try again in a moment."
+NOT_FOUND = gettext_lazy("Conversation not found.")
+STILL_STREAMING = gettext_lazy("An answer is still streaming in this conversation; stop it first.")
+ATTACH_AGAIN = gettext_lazy("An attached file was not found; attach it again.")
+NO_MODEL = gettext_lazy("No model is available: an admin has to add a provider first.")
+FAILED = gettext_lazy("chatsite could not take this message; try again.")
+BUSY = gettext_lazy("The server is too busy to save this message right now; try again in a moment.")
 DEFAULT_TITLE = Conversation._meta.get_field("title").default
 
 SEND, REGENERATE, EDIT, CONTINUE = "send", "regenerate", "edit", "continue"
@@ -75,6 +77,7 @@ class Ask:
     kind: str = SEND
     message: object = None
     options: object = None
+    language: str | None = None  # of the asker: what refuses the ask is said in it (runner.py)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,8 @@ def take_many(asks: list[Ask]) -> list[Turn | ChatError]:
     ready: dict[int, Ask] = {}
     for i, ask in enumerate(asks):
         try:
-            ready[i] = _checked(ask)
+            with translation.override(ask.language):
+                ready[i] = _checked(ask)
         except ChatError as error:
             results[i] = error
     if len(ready) > 1:
@@ -145,11 +149,18 @@ def _checked(ask: Ask) -> Ask:
     if ask.kind == SEND:
         attachments = ask.attachments
         if not isinstance(attachments, list | tuple) or len(attachments) > settings.CHAT_MAX_IMAGES_PER_MESSAGE:
-            raise ChatError(f"At most {settings.CHAT_MAX_IMAGES_PER_MESSAGE} files can go with one message.")
+            raise ChatError(
+                ngettext(
+                    "At most %(count)s file can go with one message.",
+                    "At most %(count)s files can go with one message.",
+                    settings.CHAT_MAX_IMAGES_PER_MESSAGE,
+                )
+                % {"count": settings.CHAT_MAX_IMAGES_PER_MESSAGE}
+            )
         if ask.conversation is not None:
             _uuid(ask.conversation)
         elif ask.options is not None and not isinstance(ask.options, dict):
-            raise ChatError("The new conversation's settings must be an object.")
+            raise ChatError(gettext("The new conversation's settings must be an object."))
         return replace(ask, text=check_message(ask.text, allow_empty=bool(attachments)))
     if ask.kind == EDIT:
         _uuid(ask.conversation)
@@ -157,28 +168,31 @@ def _checked(ask: Ask) -> Ask:
     if ask.kind in (REGENERATE, CONTINUE):
         _uuid(ask.conversation)
         return ask
-    raise ChatError("Unknown kind of turn.")
+    raise ChatError(gettext("Unknown kind of turn."))
 
 
 def check_message(text: object, *, allow_empty: bool) -> str:
     if not isinstance(text, str):
-        raise ChatError("The message must be text.")
+        raise ChatError(gettext("The message must be text."))
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ChatError(f"The message is longer than {settings.CHAT_MAX_MESSAGE_CHARS:,} characters.")
+        raise ChatError(
+            gettext("The message is longer than %(count)s characters.")
+            % {"count": number_format(settings.CHAT_MAX_MESSAGE_CHARS, force_grouping=True)}
+        )
     try:
-        text = check_text(text, "The message")
+        text = check_text(text, gettext("The message"))
     except TextRefused as error:
         raise ChatError(error.message) from None
     if not text.strip() and not allow_empty:
-        raise ChatError("The message is empty.")
+        raise ChatError(gettext("The message is empty."))
     return text
 
 
 def check_system_prompt(prompt: object) -> str:
     if not isinstance(prompt, str) or len(prompt) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise ChatError("The system prompt must be text of reasonable length.")
+        raise ChatError(gettext("The system prompt must be text of reasonable length."))
     try:
-        return check_text(prompt, "The system prompt")
+        return check_text(prompt, gettext("The system prompt"))
     except TextRefused as error:
         raise ChatError(error.message) from None
 
@@ -194,7 +208,7 @@ def _uuid(code) -> uuid.UUID:
 # -- models --------------------------------------------------------------------------------
 
 
-NOT_AVAILABLE = "That model is not available."
+NOT_AVAILABLE = gettext_lazy("That model is not available.")
 
 
 def models_for(user) -> list[LanguageModel]:
@@ -221,8 +235,12 @@ def pick_model(code, user) -> LanguageModel:
 
 
 def not_allowed(model: LanguageModel, allowed: list[LanguageModel]) -> str:
-    offer = f" Models you may use: {', '.join(m.display_name for m in allowed[:10])}." if allowed else ""
-    return f"{model.display_name} is not available to you.{offer}"
+    if not allowed:
+        return gettext("%(model)s is not available to you.") % {"model": model.display_name}
+    return gettext("%(model)s is not available to you. Models you may use: %(models)s.") % {
+        "model": model.display_name,
+        "models": ", ".join(m.display_name for m in allowed[:10]),
+    }
 
 
 class _Models:
@@ -278,7 +296,16 @@ def get_conversation(user, code, *, lock: bool = False) -> Conversation:
 
 
 # What each kind of attachment needs of the model, and how the refusal says it.
-NEEDS = {Attachment.Kind.IMAGE: ("vision", "images"), Attachment.Kind.AUDIO: ("audio", "audio")}
+NEEDS = {
+    Attachment.Kind.IMAGE: (
+        "vision",
+        gettext_lazy("%(model)s does not take images: pick another model or remove the images."),
+    ),
+    Attachment.Kind.AUDIO: (
+        "audio",
+        gettext_lazy("%(model)s does not take audio: pick another model or remove the audio."),
+    ),
+}
 
 
 def _check_model_takes(model: LanguageModel, attachments: list[Attachment]) -> None:
@@ -286,13 +313,16 @@ def _check_model_takes(model: LanguageModel, attachments: list[Attachment]) -> N
     for attachment in attachments:
         ability, what = NEEDS.get(attachment.kind, (None, ""))
         if ability and not getattr(model, ability):
-            raise ChatError(f"{model.display_name} does not take {what}: pick another model or remove the {what}.")
+            raise ChatError(what % {"model": model.display_name})
     size = file_bytes(attachments, model.abilities())
     if size > settings.CHAT_MAX_REQUEST_FILE_BYTES:
         limit = settings.CHAT_MAX_REQUEST_FILE_BYTES / (1024 * 1024)
         raise ChatError(
-            f"The files of this message are {size / (1024 * 1024):.1f} MB, more than one request carries "
-            f"({limit:g} MB): send them in several messages."
+            gettext(
+                "The files of this message are %(size)s MB, more than one request carries (%(limit)s MB): "
+                "send them in several messages."
+            )
+            % {"size": number_format(size / (1024 * 1024), 1), "limit": number_format(limit)}
         )
 
 
@@ -397,11 +427,9 @@ class _Batch:
             raise ChatError(refusal)
         team, plan.api_key = self.rules.billing(user.pk, model.provider_id)
         user_budget, team_budget = self.budgets.by_user.get(user.pk), self.budgets.by_team.get(team)
-        rates = [
-            (f"user:{user.pk}", limits.user_rate_limit(user_budget and user_budget.messages_per_minute), "You have")
-        ]
+        rates = [(f"user:{user.pk}", limits.user_rate_limit(user_budget and user_budget.messages_per_minute), None)]
         if team_budget and team_budget.messages_per_minute:
-            rates.append((f"team:{team}", team_budget.messages_per_minute, f"Team {self.rules.names[team]} has"))
+            rates.append((f"team:{team}", team_budget.messages_per_minute, self.rules.names[team]))
         for key, limit, whose in rates:
             if refusal := self.rate.refusal(key, limit, whose):
                 raise ChatError(refusal)
@@ -443,7 +471,7 @@ class _Batch:
         conversation, history = self.conversation(ask)
         asked = [i for i, message in enumerate(history) if message.role == Message.Role.USER]
         if not asked:
-            raise ChatError("There is nothing to regenerate yet.")
+            raise ChatError(gettext("There is nothing to regenerate yet."))
         model = self.model(ask, conversation)
         last_question = history[asked[-1]]
         answer = _answer(conversation, model)
@@ -463,7 +491,7 @@ class _Batch:
             None,
         )
         if at is None:
-            raise ChatError("Message not found.")
+            raise ChatError(gettext("Message not found."))
         model = self.model(ask, conversation)
         question = history[at]
         answer = _answer(conversation, model)
@@ -479,7 +507,7 @@ class _Batch:
         conversation, history = self.conversation(ask)
         answer = history[-1] if history else None
         if answer is None or answer.role != Message.Role.ASSISTANT or answer.finish_reason != "length":
-            raise ChatError("Only an answer cut off at its length limit can be continued.")
+            raise ChatError(gettext("Only an answer cut off at its length limit can be continued."))
         model = self.model(ask, conversation)
         # The whole history, the answer so far included, then the request for more.
         plan = _Plan(conversation, model, history, [], answer, changed=[answer])
@@ -503,7 +531,8 @@ def _write(asks: dict[int, Ask]) -> dict[int, Turn | ChatError]:
         plans: dict[int, _Plan] = {}
         for i, ask in asks.items():
             try:
-                plans[i] = batch.plan(ask)
+                with translation.override(ask.language):
+                    plans[i] = batch.plan(ask)
             except ChatError as error:
                 results[i] = error
             except (ParameterError, TextRefused) as error:

@@ -45,7 +45,7 @@ def _json_body(request: HttpRequest) -> dict:
 
 
 def _error(message: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+    return JsonResponse({"error": str(message)}, status=status)
 
 
 def _refusals(view):
@@ -215,7 +215,7 @@ def rename(request: HttpRequest, code) -> JsonResponse:
     conversation = _conversation_or_404(request, code)
     title = _json_body(request).get("title")
     if not isinstance(title, str) or not title.strip():
-        return _error("The title is empty.")
+        return _error(gettext("The title is empty."))
     conversation.title = " ".join(title.split())[:200]
     conversation.save(update_fields=["title", "updated"])
     return JsonResponse(conversation_payload(conversation))
@@ -278,10 +278,10 @@ def create_preset(request: HttpRequest) -> JsonResponse:
     body = _json_body(request)
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
-        return _error("Give the preset a name of at most 100 characters.")
+        return _error(gettext("Give the preset a name of at most 100 characters."))
     prompt, parameters, model = _settings_from(request.user, body)
     if Preset.objects.filter(name=name.strip()).exists():
-        return _error("A preset with that name exists already.")
+        return _error(gettext("A preset with that name exists already."))
     preset = Preset.objects.create(
         name=name.strip(), system_prompt=prompt, parameters=parameters, model=model, created_by=request.user
     )
@@ -313,7 +313,7 @@ def attachment(request: HttpRequest, code) -> FileResponse:
     try:
         item = Attachment.objects.get(code=code, owner=request.user)
     except (Attachment.DoesNotExist, ValidationError, ValueError):
-        raise Http404("Attachment not found.") from None
+        raise Http404(gettext("Attachment not found.")) from None
     return attachment_response(item)
 
 

@@ -35,7 +35,8 @@ class WriteOnlySecretMixin:
 
     secret_field: str
     secret_url_field: str
-    secret_label: str  # "API key", as the notice names it
+    # The notice when the secret was cleared ("The API key was cleared…"), lazily translated.
+    secret_cleared: str
 
     secret_notice = ""
 
@@ -53,10 +54,7 @@ class WriteOnlySecretMixin:
             # An address that cannot be parsed counts as moved: the secret stays only where it was.
             if stored and (before is None or before != _destination(getattr(instance, self.secret_url_field))):
                 stored = ""
-                self.secret_notice = (
-                    f"The {self.secret_label} was cleared because the address changed to another "
-                    f"host, port or scheme. Enter it again to send it there."
-                )
+                self.secret_notice = str(self.secret_cleared)
             setattr(instance, name, stored)
         if commit:
             instance.save()

@@ -8,6 +8,8 @@ which cannot be refused, is made storable instead (storable).
 
 import re
 
+from django.utils.translation import gettext
+
 # C0 control characters other than tab and newline, and surrogates (always lone in a str).
 _REFUSED = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff]")
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -22,7 +24,7 @@ class TextRefused(ValueError):
         self.message = message
 
 
-def check_text(text: str, what: str = "The text") -> str:
+def check_text(text: str, what: str | None = None) -> str:
     """text with its line ends made newlines, or TextRefused saying what is wrong with it."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -31,11 +33,17 @@ def check_text(text: str, what: str = "The text") -> str:
         return text
     char = found.group()
     if "\ud800" <= char <= "\udfff":
-        raise TextRefused(f"{what} holds a broken character (half of a surrogate pair); type or paste it again.")
-    raise TextRefused(f"{what} holds a control character (U+{ord(char):04X}) that chatsite does not take.")
+        raise TextRefused(
+            gettext("%(what)s holds a broken character (half of a surrogate pair); type or paste it again.")
+            % {"what": what or gettext("The text")}
+        )
+    raise TextRefused(
+        gettext("%(what)s holds a control character (U+%(code)04X) that chatsite does not take.")
+        % {"what": what or gettext("The text"), "code": ord(char)}
+    )
 
 
-def check_value(value: object, what: str = "The text") -> object:
+def check_value(value: object, what: str | None = None) -> object:
     """A JSON value with every string in it (keys too) checked by check_text, or TextRefused."""
     if isinstance(value, str):
         return check_text(value, what)
@@ -47,7 +55,7 @@ def check_value(value: object, what: str = "The text") -> object:
     while stack:
         node, parent, slot, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise TextRefused(f"{what} is nested too deeply.")
+            raise TextRefused(gettext("%(what)s is nested too deeply.") % {"what": what or gettext("The text")})
         if isinstance(node, str):
             parent[slot] = check_text(node, what)
         elif isinstance(node, dict):

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from chatsite.lib.adminaccess import ModelAdmin, SecretHolderAdmin
 from chatsite.lib.adminforms import WriteOnlySecretMixin, secret_fields
@@ -23,10 +24,16 @@ def _take_abilities(model: LanguageModel, changed: list[str], adding: bool) -> N
 
 class ProviderForm(WriteOnlySecretMixin, forms.ModelForm):
     # Write-only: the stored key is never sent back to the browser, not even masked in the input.
-    secret_field, secret_url_field, secret_label = "api_key", "base_url", "API key"
+    secret_field, secret_url_field = "api_key", "base_url"
+    secret_cleared = gettext_lazy(
+        "The API key was cleared because the address changed to another host, port or scheme. "
+        "Enter it again to send it there."
+    )
     api_key, clear_api_key = secret_fields(
-        "Leave empty to keep the current key (a new host, port or scheme clears it). Tick “clear key” to remove it.",
-        "Clear key",
+        gettext_lazy(
+            "Leave empty to keep the current key (a new host, port or scheme clears it). Tick “clear key” to remove it."
+        ),
+        gettext_lazy("Clear key"),
     )
 
     class Meta:
@@ -36,10 +43,12 @@ class ProviderForm(WriteOnlySecretMixin, forms.ModelForm):
     def clean_extra_body(self):
         value = self.cleaned_data.get("extra_body") or {}
         if not isinstance(value, dict):
-            raise forms.ValidationError("Extra request fields must be a JSON object.")
+            raise forms.ValidationError(gettext("Extra request fields must be a JSON object."))
         reserved = {"model", "messages", "stream", "stream_options"} & set(value)
         if reserved:
-            raise forms.ValidationError(f"These fields are set by chatsite: {', '.join(sorted(reserved))}.")
+            raise forms.ValidationError(
+                gettext("These fields are set by chatsite: %(fields)s.") % {"fields": ", ".join(sorted(reserved))}
+            )
         return value
 
 
@@ -65,23 +74,32 @@ class ProviderAdmin(SecretHolderAdmin):
                 _take_abilities(inline_form.instance, [], adding=True)
         super().save_formset(request, form, formset, change)
 
-    @admin.display(boolean=True, description="API key set")
+    @admin.display(boolean=True, description=gettext_lazy("API key set"))
     def key_set(self, provider: Provider) -> bool:
         return bool(provider.api_key)
 
-    @admin.display(description="models")
+    @admin.display(description=gettext_lazy("models"))
     def model_count(self, provider: Provider) -> int:
         return provider.models.count()
 
-    @admin.action(description="Refresh the model list from GET /models")
+    @admin.action(description=gettext_lazy("Refresh the model list from GET /models"))
     def refresh_model_list(self, request, queryset) -> None:
         for provider in queryset:
             try:
                 added = refresh_models(provider)
             except ProviderError as error:
-                self.message_user(request, f"{provider.name}: {error.message}", messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("%(provider)s: %(error)s") % {"provider": provider.name, "error": error.message},
+                    messages.ERROR,
+                )
             else:
-                self.message_user(request, f"{provider.name}: {added} new model(s).", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    ngettext("%(provider)s: %(count)s new model.", "%(provider)s: %(count)s new models.", added)
+                    % {"provider": provider.name, "count": added},
+                    messages.SUCCESS,
+                )
 
 
 @admin.register(LanguageModel)
@@ -91,11 +109,13 @@ class LanguageModelAdmin(ModelAdmin):
     fieldsets = [
         (None, {"fields": ["provider", "name", "label", "hidden", "is_default", "added_by_hand", "token_field"]}),
         (
-            "Abilities",
+            gettext_lazy("Abilities"),
             {
                 "fields": [*ABILITY_FIELDS, "abilities_by_hand"],
-                "description": "Filled from GET /models where the provider says, else from the table of known "
-                "model families. Editing them here keeps them through later refreshes.",
+                "description": gettext_lazy(
+                    "Filled from GET /models where the provider says, else from the table of known "
+                    "model families. Editing them here keeps them through later refreshes."
+                ),
             },
         ),
     ]
@@ -108,17 +128,17 @@ class LanguageModelAdmin(ModelAdmin):
         _take_abilities(obj, form.changed_data, adding=not change)
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Make the selected model the default")
+    @admin.action(description=gettext_lazy("Make the selected model the default"))
     def make_default(self, request, queryset) -> None:
         if queryset.count() != 1:
-            self.message_user(request, "Pick exactly one model.", messages.ERROR)
+            self.message_user(request, gettext("Pick exactly one model."), messages.ERROR)
             return
         set_default(queryset.get())
 
-    @admin.action(description="Hide from users")
+    @admin.action(description=gettext_lazy("Hide from users"))
     def hide(self, request, queryset) -> None:
         queryset.update(hidden=True, is_default=False)
 
-    @admin.action(description="Show to users")
+    @admin.action(description=gettext_lazy("Show to users"))
     def show(self, request, queryset) -> None:
         queryset.update(hidden=False)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
+from django.utils.translation import gettext, gettext_noop
 
 from chatsite.providers import localmodel
 from chatsite.providers.catalog import ensure_default, family_fields, refresh_models, set_default
@@ -17,7 +18,8 @@ ENV = "env"
 LOCAL = "local"
 # Shown while the supervisor restarts the demo model (kept in the row's models_error, which
 # is what the admin's list shows for a provider in trouble).
-LOCAL_RESTARTING = "The demo model is restarting; try again in a moment."
+# Stored as the provider's models_error (and so compared) in English; said in the reader's language.
+LOCAL_RESTARTING = gettext_noop("The demo model is restarting; try again in a moment.")
 
 
 # Whether this process has configured the environment's provider (manage.py serve does it before
@@ -90,7 +92,7 @@ def localmodel_down_reason(provider: Provider) -> str | None:
     """What to tell a user who sends to this provider's model while the demo model restarts;
     None when nothing stops the send."""
     if provider.managed == LOCAL and provider.models_error == LOCAL_RESTARTING:
-        return LOCAL_RESTARTING
+        return gettext(LOCAL_RESTARTING)
     return None
 
 

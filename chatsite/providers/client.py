@@ -19,6 +19,7 @@ from time import time
 from typing import Any
 
 import aiohttp
+from django.utils.translation import gettext, gettext_lazy
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -174,7 +175,9 @@ async def stream_reads(
                     holding.after_read(len(data), events)
         except SSEError:
             limit = parser.max_event_bytes
-            raise ProviderError("malformed", f"The provider sent an event larger than {_size(limit)}.") from None
+            raise ProviderError(
+                "malformed", gettext("The provider sent an event larger than %(size)s.") % {"size": _size(limit)}
+            ) from None
         except TimeoutError as exc:
             raise _timeout_error(idle_timeout) from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
@@ -183,12 +186,12 @@ async def stream_reads(
             if events := _salvage(content, parser, decoder):
                 yield events
             raise ProviderError(
-                "dropped", "The connection to the provider dropped before the answer was complete."
+                "dropped", gettext("The connection to the provider dropped before the answer was complete.")
             ) from exc
 
         # Some servers end with the finish chunk and no [DONE]; that answer is complete.
         if not finished:
-            raise ProviderError("dropped", "The provider ended the stream before the answer was complete.")
+            raise ProviderError("dropped", gettext("The provider ended the stream before the answer was complete."))
         done = True
     finally:
         if holding is not None:
@@ -225,7 +228,9 @@ async def list_models(
             except TimeoutError as exc:
                 raise _timeout_error(timeout) from exc
             except (aiohttp.ClientError, ConnectionError) as exc:
-                raise ProviderError("dropped", "The connection to the provider dropped while listing models.") from exc
+                raise ProviderError(
+                    "dropped", gettext("The connection to the provider dropped while listing models.")
+                ) from exc
         finally:
             response.close()
     try:
@@ -235,7 +240,7 @@ async def list_models(
     # Most servers answer {"object": "list", "data": [...]}; a few answer the bare list.
     items = doc.get("data") if isinstance(doc, dict) else doc
     if not isinstance(items, list):
-        raise ProviderError("malformed", "The provider's model list is not in the expected format.")
+        raise ProviderError("malformed", gettext("The provider's model list is not in the expected format."))
     return [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
 
@@ -289,35 +294,50 @@ async def _send(
     try:
         url = URL(base_url.rstrip("/") + path)
     except ValueError as exc:
-        raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.") from exc
+        raise ProviderError("connect", gettext("The provider's base URL is not a valid http(s) URL.")) from exc
     if url.scheme not in ("http", "https") or not url.host:
-        raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.")
+        raise ProviderError("connect", gettext("The provider's base URL is not a valid http(s) URL."))
     host = url.host
     try:
         return await client.request(
             method, url, json=body, headers=headers, timeout=timeouts, allow_redirects=False, proxy=_proxy_for(url)
         )
     except aiohttp.ConnectionTimeoutError as exc:
-        raise ProviderError("connect", f"Timed out connecting to the provider at {host}.") from exc
+        raise ProviderError(
+            "connect", gettext("Timed out connecting to the provider at %(host)s.") % {"host": host}
+        ) from exc
     except TimeoutError as exc:
         raise _timeout_error(timeouts.sock_read) from exc
     except aiohttp.InvalidURL as exc:
-        raise ProviderError("connect", "The provider's base URL is not a valid http(s) URL.") from exc
+        raise ProviderError("connect", gettext("The provider's base URL is not a valid http(s) URL.")) from exc
     except aiohttp.ClientProxyConnectionError as exc:
-        raise ProviderError("connect", f"Could not connect to the provider at {host} through the proxy.") from exc
+        raise ProviderError(
+            "connect", gettext("Could not connect to the provider at %(host)s through the proxy.") % {"host": host}
+        ) from exc
     except aiohttp.ClientConnectorError as exc:
         reason = clean_message(str(exc.os_error), api_key)
-        detail = f": {reason}" if reason else "."
-        raise ProviderError("connect", f"Could not connect to the provider at {host}{detail}") from exc
+        if reason:
+            text = gettext("Could not connect to the provider at %(host)s: %(reason)s") % {
+                "host": host,
+                "reason": reason,
+            }
+        else:
+            text = gettext("Could not connect to the provider at %(host)s.") % {"host": host}
+        raise ProviderError("connect", text) from exc
     except (aiohttp.ClientError, ConnectionError) as exc:
         # The server accepted the connection, then closed it without an answer.
-        raise ProviderError("dropped", f"The provider at {host} closed the connection without answering.") from exc
+        raise ProviderError(
+            "dropped", gettext("The provider at %(host)s closed the connection without answering.") % {"host": host}
+        ) from exc
 
 
 def _timeout_error(seconds: float | None) -> ProviderError:
     if seconds is None:
-        return ProviderError("timeout", "The provider stopped sending; gave up waiting.")
-    return ProviderError("timeout", f"The provider sent nothing for {seconds:g} s; gave up waiting.")
+        return ProviderError("timeout", gettext("The provider stopped sending; gave up waiting."))
+    return ProviderError(
+        "timeout",
+        gettext("The provider sent nothing for %(seconds)s s; gave up waiting.") % {"seconds": f"{seconds:g}"},
+    )
 
 
 def _salvage(content: aiohttp.StreamReader, parser: SSEParser, decoder: ChunkDecoder) -> list[Event]:
@@ -345,6 +365,19 @@ async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(body[:limit])
 
 
+# What a provider's non-2xx status means, said before its own message (_http_error).
+HEADS = {
+    "rejected": gettext_lazy("The provider rejected the API key"),
+    "refused_key": gettext_lazy("The provider refused access with this API key"),
+    "not_found": gettext_lazy("The provider does not know this model or endpoint"),
+    "rate_limited": gettext_lazy("Rate limited by the provider"),
+    "bad_request": gettext_lazy("The provider refused the request"),
+    "internal": gettext_lazy("The provider had an internal error"),
+    "unavailable": gettext_lazy("The provider is unavailable or overloaded"),
+    "redirect": gettext_lazy("The provider answered with a redirect; check the base URL"),
+}
+
+
 async def _http_error(response: aiohttp.ClientResponse, api_key: str) -> ProviderError:
     """A ProviderError for a non-2xx answer, quoting the provider's own message when it has one."""
     status = response.status
@@ -366,24 +399,27 @@ async def _http_error(response: aiohttp.ClientResponse, api_key: str) -> Provide
     if status in (401, 403):
         code, head = (
             "auth",
-            ("The provider rejected the API key" if status == 401 else "The provider refused access with this API key"),
+            (HEADS["rejected"] if status == 401 else HEADS["refused_key"]),
         )
     elif status == 404:
-        code, head = "not_found", "The provider does not know this model or endpoint"
+        code, head = "not_found", HEADS["not_found"]
     elif status == 429:
-        code, head = "rate_limited", "Rate limited by the provider"
+        code, head = "rate_limited", HEADS["rate_limited"]
         retry_after = _retry_after(response.headers)
     elif 400 <= status < 500:
-        code, head = "bad_request", "The provider refused the request"
+        code, head = "bad_request", HEADS["bad_request"]
     elif status >= 500:
         code = "server"
-        head = "The provider had an internal error" if status == 500 else "The provider is unavailable or overloaded"
+        head = HEADS["internal"] if status == 500 else HEADS["unavailable"]
     else:  # 1xx/3xx: redirects are not followed, so the base URL is likely wrong
-        code, head = "bad_request", "The provider answered with a redirect; check the base URL"
-    text = f"{head} (HTTP {status})"
+        code, head = "bad_request", HEADS["redirect"]
+    values = {"head": head, "status": status, "seconds": f"{retry_after:g}" if retry_after is not None else ""}
     if retry_after is not None:
-        text += f"; retry after {retry_after:g} s"
-    text = f"{text}: {message}" if message else f"{text}."
+        text = gettext("%(head)s (HTTP %(status)s); retry after %(seconds)s s") % values
+    else:
+        text = gettext("%(head)s (HTTP %(status)s)") % values
+    # The provider's own message is quoted as it came: it is not chatsite's to translate.
+    text = gettext("%(text)s: %(message)s") % {"text": text, "message": message} if message else f"{text}."
     return ProviderError(code, text, status=status, retry_after=retry_after)
 
 

@@ -3,6 +3,7 @@
 import uuid
 
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from chatsite.lib.secrets import EncryptedTextField
 
@@ -10,7 +11,7 @@ from chatsite.lib.secrets import EncryptedTextField
 class Provider(models.Model):
     name = models.CharField(max_length=100, unique=True)
     base_url = models.URLField(
-        max_length=500, help_text="The API root, e.g. https://api.ofox.ai/v1 (without /chat/completions)."
+        max_length=500, help_text=gettext_lazy("The API root, e.g. https://api.ofox.ai/v1 (without /chat/completions).")
     )
     # Write-only in the admin; never rendered to a page, a log or an error message; encrypted
     # in the database (chatsite/lib/secrets.py).
@@ -19,7 +20,9 @@ class Provider(models.Model):
     extra_body = models.JSONField(
         default=dict,
         blank=True,
-        help_text='Extra request fields sent with every chat request, e.g. {"provider": {"sort": "latency"}}.',
+        help_text=gettext_lazy(
+            'Extra request fields sent with every chat request, e.g. {"provider": {"sort": "latency"}}.'
+        ),
     )
     # Rows the app manages itself (the bundled demo model, OPENAI_BASE_URL); see bootstrap.py.
     managed = models.CharField(max_length=20, blank=True, editable=False)
@@ -45,36 +48,54 @@ class LanguageModel(models.Model):
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
     # Sent upstream untouched (vendor prefixes like "openai/gpt-4o" included).
     name = models.CharField(max_length=200)
-    label = models.CharField(max_length=200, blank=True, help_text="What people see; the name if empty.")
+    label = models.CharField(max_length=200, blank=True, help_text=gettext_lazy("What people see; the name if empty."))
     hidden = models.BooleanField(default=False)
     is_default = models.BooleanField(default=False)
-    added_by_hand = models.BooleanField(default=True, help_text="Kept when the model list is refreshed.")
+    added_by_hand = models.BooleanField(default=True, help_text=gettext_lazy("Kept when the model list is refreshed."))
     token_field = models.CharField(
         max_length=24,
         blank=True,
         choices=[("max_tokens", "max_tokens"), ("max_completion_tokens", "max_completion_tokens")],
-        help_text="The field for the answer's length limit; learned when the provider refuses the other one.",
+        help_text=gettext_lazy(
+            "The field for the answer's length limit; learned when the provider refuses the other one."
+        ),
     )
     # What the model can do: from GET /models where it says so, else the family table
     # (families.py). Defaults are the table's for an unknown model.
-    vision = models.BooleanField(default=True, help_text="Takes images.")
-    tools = models.BooleanField(default=True, help_text="Calls tools (functions).")
-    reasoning = models.BooleanField(default=False, help_text="Thinks before answering; takes reasoning effort.")
-    json = models.BooleanField("JSON mode", default=True, help_text="Takes response_format (JSON answers).")
-    logprobs = models.BooleanField(default=True, help_text="Returns token probabilities.")
-    audio = models.BooleanField(default=False, help_text="Takes audio input (WAV, MP3).")
-    files = models.BooleanField(default=False, help_text="Reads PDF files; others get the extracted text.")
-    web_search = models.BooleanField(default=False, help_text="Takes web_search_options.")
-    context_length = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens in the context window.")
-    max_output_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Longest answer in tokens.")
+    vision = models.BooleanField(default=True, help_text=gettext_lazy("Takes images."))
+    tools = models.BooleanField(default=True, help_text=gettext_lazy("Calls tools (functions)."))
+    reasoning = models.BooleanField(
+        default=False, help_text=gettext_lazy("Thinks before answering; takes reasoning effort.")
+    )
+    json = models.BooleanField(
+        gettext_lazy("JSON mode"), default=True, help_text=gettext_lazy("Takes response_format (JSON answers).")
+    )
+    logprobs = models.BooleanField(default=True, help_text=gettext_lazy("Returns token probabilities."))
+    audio = models.BooleanField(default=False, help_text=gettext_lazy("Takes audio input (WAV, MP3)."))
+    files = models.BooleanField(
+        default=False, help_text=gettext_lazy("Reads PDF files; others get the extracted text.")
+    )
+    web_search = models.BooleanField(default=False, help_text=gettext_lazy("Takes web_search_options."))
+    context_length = models.PositiveIntegerField(
+        null=True, blank=True, help_text=gettext_lazy("Tokens in the context window.")
+    )
+    max_output_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text=gettext_lazy("Longest answer in tokens.")
+    )
     # Set when an admin edits the abilities: refreshing the model list leaves them alone then.
     abilities_by_hand = models.BooleanField(
-        default=False, help_text="The abilities were set by an admin; untick to take them from GET /models again."
+        default=False,
+        help_text=gettext_lazy("The abilities were set by an admin; untick to take them from GET /models again."),
     )
     # What the provider charges, per million tokens, in the site's currency (teams.TeamSettings):
     # costs and cost budgets are reckoned from these. Empty: costs nothing.
     price_input = models.DecimalField(
-        "input price", max_digits=12, decimal_places=4, null=True, blank=True, help_text="Per million prompt tokens."
+        "input price",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Per million prompt tokens."),
     )
     price_cached_input = models.DecimalField(
         "cached input price",
@@ -82,10 +103,15 @@ class LanguageModel(models.Model):
         decimal_places=4,
         null=True,
         blank=True,
-        help_text="Per million cached prompt tokens; the input price when empty.",
+        help_text=gettext_lazy("Per million cached prompt tokens; the input price when empty."),
     )
     price_output = models.DecimalField(
-        "output price", max_digits=12, decimal_places=4, null=True, blank=True, help_text="Per million answer tokens."
+        "output price",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Per million answer tokens."),
     )
     created = models.DateTimeField(auto_now_add=True)
 

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 
 class Identity(models.Model):
@@ -18,7 +19,7 @@ class Identity(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "subject"], name="one_user_per_identity")]
-        verbose_name_plural = "identities"
+        verbose_name_plural = gettext_lazy("identities")
 
     def __str__(self) -> str:
         return f"{self.source}: {self.subject}"

@@ -40,7 +40,7 @@ class TeamSettingsForm(forms.ModelForm):
     def clean_signup_domains(self) -> str:
         text = self.cleaned_data["signup_domains"]
         try:
-            text = check_text(text, "The list of domains")
+            text = check_text(text, gettext("The list of domains"))
         except TextRefused as error:
             raise forms.ValidationError(error.message) from None
         domains = [d.strip().lower().lstrip("@") for d in text.split(",") if d.strip()]
@@ -48,13 +48,15 @@ class TeamSettingsForm(forms.ModelForm):
             try:
                 _domain(domain)
             except forms.ValidationError:
-                raise forms.ValidationError(f"“{domain}” is not a domain name (e.g. example.com).") from None
+                raise forms.ValidationError(
+                    gettext("“%(domain)s” is not a domain name (e.g. example.com).") % {"domain": domain}
+                ) from None
         return ", ".join(domains)
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("signup") == TeamSettings.Signup.DOMAINS and not cleaned.get("signup_domains"):
-            self.add_error("signup_domains", "Sign-up by domain needs at least one domain.")
+            self.add_error("signup_domains", gettext("Sign-up by domain needs at least one domain."))
         return cleaned
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from chatsite.lib.secrets import EncryptedTextField
 
@@ -21,49 +22,53 @@ class TeamSettings(models.Model):
     """The site's own choices, one row, edited by superusers in the admin."""
 
     class Signup(models.TextChoices):
-        ADMIN = "admin", "Accounts are made by an admin, or by invitation"
-        APPROVAL = "approval", "Anyone may sign up; an admin approves each account"
-        DOMAINS = "domains", "Anyone with an email address at one of the domains may sign up"
+        ADMIN = "admin", gettext_lazy("Accounts are made by an admin, or by invitation")
+        APPROVAL = "approval", gettext_lazy("Anyone may sign up; an admin approves each account")
+        DOMAINS = "domains", gettext_lazy("Anyone with an email address at one of the domains may sign up")
 
     class Reading(models.TextChoices):
-        OFF = "off", "Admins cannot read other people's conversations"
-        ON = "on", "Admins can read them (each read is recorded)"
-        REASON = "reason", "Admins can read them after giving a reason (recorded)"
+        OFF = "off", gettext_lazy("Admins cannot read other people's conversations")
+        ON = "on", gettext_lazy("Admins can read them (each read is recorded)")
+        REASON = "reason", gettext_lazy("Admins can read them after giving a reason (recorded)")
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    signup = models.CharField("sign-up", max_length=12, choices=Signup.choices, default=Signup.ADMIN)
+    signup = models.CharField(gettext_lazy("sign-up"), max_length=12, choices=Signup.choices, default=Signup.ADMIN)
     signup_domains = models.CharField(
         "sign-up domains",
         max_length=500,
         blank=True,
-        help_text="For sign-up by domain: e.g. example.com, lab.example.org (comma-separated).",
+        help_text=gettext_lazy("For sign-up by domain: e.g. example.com, lab.example.org (comma-separated)."),
     )
     transcript_reading = models.CharField(max_length=8, choices=Reading.choices, default=Reading.ON)
     show_readers = models.BooleanField(
-        "users see who read their conversations", default=True, help_text="On their profile page."
+        "users see who read their conversations", default=True, help_text=gettext_lazy("On their profile page.")
     )
     members_may_delete = models.BooleanField(
         "members may delete their conversations",
         default=True,
-        help_text="Off for teams that must keep records: deleting then archives.",
+        help_text=gettext_lazy("Off for teams that must keep records: deleting then archives."),
     )
     retention_days = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Delete conversations older than this many days (manage.py pruneconversations).",
+        help_text=gettext_lazy("Delete conversations older than this many days (manage.py pruneconversations)."),
     )
-    currency = models.CharField(max_length=3, default="USD", help_text="For prices and costs, e.g. USD, EUR, CNY, JPY.")
+    currency = models.CharField(
+        max_length=3, default="USD", help_text=gettext_lazy("For prices and costs, e.g. USD, EUR, CNY, JPY.")
+    )
     title_model = models.ForeignKey(
         "providers.LanguageModel",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="A cheap model that names each new conversation after its first answer. Empty: its first words.",
+        help_text=gettext_lazy(
+            "A cheap model that names each new conversation after its first answer. Empty: its first words."
+        ),
     )
 
     class Meta:
-        verbose_name = verbose_name_plural = "site settings"
+        verbose_name = verbose_name_plural = gettext_lazy("site settings")
 
     def __str__(self) -> str:
         return "Site settings"
@@ -85,16 +90,23 @@ class Team(models.Model):
         settings.AUTH_USER_MODEL,
         blank=True,
         related_name="administered_teams",
-        help_text="Team admins manage this team's members, invitations, access and budgets, and see its usage.",
+        help_text=gettext_lazy(
+            "Team admins manage this team's members, invitations, access and budgets, and see its usage."
+        ),
     )
     allowed_models = models.ManyToManyField(
-        "providers.LanguageModel", blank=True, related_name="teams", help_text="Models this team may use."
+        "providers.LanguageModel", blank=True, related_name="teams", help_text=gettext_lazy("Models this team may use.")
     )
     allowed_providers = models.ManyToManyField(
-        "providers.Provider", blank=True, related_name="teams", help_text="Providers whose every model it may use."
+        "providers.Provider",
+        blank=True,
+        related_name="teams",
+        help_text=gettext_lazy("Providers whose every model it may use."),
     )
     retention_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Delete its members' conversations older than this (overrides the site's)."
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Delete its members' conversations older than this (overrides the site's)."),
     )
 
     class Meta:
@@ -114,7 +126,7 @@ class TeamProviderKey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "provider"], name="one_key_per_team_and_provider")]
-        verbose_name = "team provider key"
+        verbose_name = gettext_lazy("team provider key")
 
     def __str__(self) -> str:
         return f"{self.team} → {self.provider}"
@@ -152,7 +164,7 @@ class Budget(models.Model):
 
     def clean(self) -> None:
         if bool(self.user_id) == bool(self.team_id):
-            raise ValidationError("A budget is for a user or for a team.")
+            raise ValidationError(gettext_lazy("A budget is for a user or for a team."))
 
 
 class DailyUsage(models.Model):
@@ -183,7 +195,7 @@ class DailyUsage(models.Model):
             )
         ]
         indexes = [models.Index(fields=["day", "team_name"]), models.Index(fields=["user", "day"])]
-        verbose_name_plural = "daily usage"
+        verbose_name_plural = gettext_lazy("daily usage")
 
     def __str__(self) -> str:
         return f"{self.day} {self.user} {self.model_name}"

@@ -3,6 +3,7 @@ a JSON Schema for its arguments."""
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from chatsite.lib.secrets import EncryptedTextField
 
@@ -15,30 +16,35 @@ class HttpTool(models.Model):
         max_length=64,
         unique=True,
         validators=[NAME_RULE],
-        help_text="What the model calls it: letters, digits, _ or -.",
+        help_text=gettext_lazy("What the model calls it: letters, digits, _ or -."),
     )
-    description = models.TextField(help_text="What it does and when to use it; the model reads this.")
+    description = models.TextField(help_text=gettext_lazy("What it does and when to use it; the model reads this."))
     parameters = models.JSONField(
         default=dict,
         blank=True,
-        help_text='A JSON Schema for the arguments, e.g. {"type": "object", "properties": {"q": {"type": "string"}}}.',
+        help_text=gettext_lazy(
+            'A JSON Schema for the arguments, e.g. {"type": "object", "properties": {"q": {"type": "string"}}}.'
+        ),
     )
     url = models.URLField(
-        max_length=500, help_text="Called with POST and the arguments as JSON; must be on TOOL_ALLOWED_URLS."
+        max_length=500,
+        help_text=gettext_lazy("Called with POST and the arguments as JSON; must be on TOOL_ALLOWED_URLS."),
     )
     # Write-only in the admin, like a provider's key: sent as the Authorization header.
     authorization = EncryptedTextField(
-        max_length=500, blank=True, help_text="Sent as the Authorization header (encrypted in the database)."
+        max_length=500,
+        blank=True,
+        help_text=gettext_lazy("Sent as the Authorization header (encrypted in the database)."),
     )
     timeout = models.PositiveSmallIntegerField(
-        default=10, validators=[MinValueValidator(1), MaxValueValidator(120)], help_text="Seconds."
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(120)], help_text=gettext_lazy("Seconds.")
     )
     enabled = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
-        verbose_name = "HTTP tool"
+        verbose_name = gettext_lazy("HTTP tool")
 
     def __str__(self) -> str:
         return self.name

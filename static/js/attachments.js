@@ -3,12 +3,18 @@
 // picker, drag and drop, or paste. The server tells files apart by their bytes and has the last
 // word; the checks here only save an upload and say early why something cannot go.
 import { uploadFile } from './net.js';
+import { gettext, formatNumber } from './i18n.js';
 
-export const formatBytes = (n) => (n >= 1048576 ? `${+(n / 1048576).toFixed(1)} MB` : `${Math.ceil(n / 1024)} KB`);
-export const KIND_LABELS = { image: 'Image', pdf: 'PDF', text: 'Text', audio: 'Audio' };
+export const formatBytes = (n) => (n >= 1048576
+  ? gettext('%(size)s MB', { size: formatNumber(+(n / 1048576).toFixed(1)) })
+  : gettext('%(size)s KB', { size: formatNumber(Math.ceil(n / 1024)) }));
+export const KIND_LABELS = { image: gettext('Image'), pdf: gettext('PDF'), text: gettext('Text'), audio: gettext('Audio') };
 const AUDIO_TYPES = ['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/mpeg', 'audio/mp3'];
 // What each kind needs of the model, and how a refusal names it.
-const NEEDS = { image: ['vision', 'images'], audio: ['audio', 'audio'] };
+const NEEDS = {
+  image: ['vision', (model) => gettext('%(model)s does not take images', { model })],
+  audio: ['audio', (model) => gettext('%(model)s does not take audio', { model })],
+};
 
 const extension = (name) => (name.includes('.') ? name.split('.').pop().toLowerCase() : '');
 
@@ -43,14 +49,14 @@ export class AttachmentTray {
     const model = this.model();
     const need = NEEDS[kind];
     if (!model || !need || model.abilities[need[0]]) return null;
-    return `${model.label} does not take ${need[1]}`;
+    return need[1](model.label);
   }
 
   // A note for what goes in another form than attached: a PDF to a model that reads no files.
   note(kind) {
     const model = this.model();
     if (kind !== 'pdf' || !model || model.abilities.files) return '';
-    return `sent as text: ${model.label} does not read files`;
+    return gettext('sent as text: %(model)s does not read files', { model: model.label });
   }
 
   add(files) {
@@ -58,8 +64,8 @@ export class AttachmentTray {
       const kind = this.kindOf(file);
       const item = { file, kind, url: null, status: 'uploading', id: null, el: null, blocked: null };
       let problem = null;
-      if (!kind) problem = 'not a file chatsite takes (PNG, JPEG, GIF or WebP images, PDF or text files, WAV or MP3)';
-      else if (file.size > this.maxBytes) problem = `larger than the ${formatBytes(this.maxBytes)} limit`;
+      if (!kind) problem = gettext('not a file chatsite takes (PNG, JPEG, GIF or WebP images, PDF or text files, WAV or MP3)');
+      else if (file.size > this.maxBytes) problem = gettext('larger than the %(size)s limit', { size: formatBytes(this.maxBytes) });
       else problem = this.refusal(kind);
       if (!problem && kind === 'image') item.url = URL.createObjectURL(file);
       this.items.push(item);
@@ -86,7 +92,7 @@ export class AttachmentTray {
     item.status = 'error';
     item.el.classList.remove('is-uploading');
     item.el.classList.add('has-error');
-    item.el.querySelector('.attachment-error').textContent = `${item.file.name || 'File'}: ${message}`;
+    item.el.querySelector('.attachment-error').textContent = gettext('%(name)s: %(problem)s', { name: item.file.name || gettext('File'), problem: message });
   }
 
   // After a change of model: mark what it cannot take (and clear what it now can).
@@ -95,7 +101,7 @@ export class AttachmentTray {
       if (item.status === 'error') continue;
       item.blocked = this.refusal(item.kind);
       item.el.classList.toggle('has-error', Boolean(item.blocked));
-      item.el.querySelector('.attachment-error').textContent = item.blocked ? `${item.file.name || 'File'}: ${item.blocked}` : '';
+      item.el.querySelector('.attachment-error').textContent = item.blocked ? gettext('%(name)s: %(problem)s', { name: item.file.name || gettext('File'), problem: item.blocked }) : '';
       const note = item.el.querySelector('.attachment-note');
       if (note) note.textContent = this.note(item.kind);
     }
@@ -110,17 +116,17 @@ export class AttachmentTray {
       const img = document.createElement('img');
       img.className = 'attachment-thumb';
       img.src = item.url;
-      img.alt = item.file.name || 'Pasted image';
+      img.alt = item.file.name || gettext('Pasted image');
       el.append(img);
     } else {
       const chip = document.createElement('span');
       chip.className = 'attachment-chip';
       const name = document.createElement('span');
       name.className = 'attachment-name';
-      name.textContent = item.file.name || 'File';
+      name.textContent = item.file.name || gettext('File');
       const info = document.createElement('span');
       info.className = 'attachment-info';
-      info.textContent = `${KIND_LABELS[item.kind] || 'File'} · ${formatBytes(item.file.size)}`;
+      info.textContent = `${KIND_LABELS[item.kind] || gettext('File')} · ${formatBytes(item.file.size)}`;
       const note = document.createElement('span');
       note.className = 'attachment-note';
       note.textContent = this.note(item.kind);
@@ -133,7 +139,7 @@ export class AttachmentTray {
     remove.type = 'button';
     remove.className = 'attachment-remove';
     remove.textContent = '×';
-    remove.setAttribute('aria-label', `Remove ${item.file.name || 'file'}`);
+    remove.setAttribute('aria-label', item.file.name ? gettext('Remove %(name)s', { name: item.file.name }) : gettext('Remove the file'));
     remove.addEventListener('click', () => this.remove(item));
     el.append(error, remove);
     item.el = el;

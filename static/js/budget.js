@@ -1,17 +1,20 @@
 // Under the composer: what is left of the user's budgets (docs/websocket.md `budget` frames),
 // e.g. "You: tokens today 1,200 of 50,000 left".
 
+import { gettext, formatDate, formatNumber } from './i18n.js';
+
 const number = (text) => {
   const value = Number(text);
-  return Number.isFinite(value) ? value.toLocaleString(undefined, { maximumFractionDigits: 2 }) : text;
+  return Number.isFinite(value) ? formatNumber(value, { maximumFractionDigits: 2 }) : text;
 };
 
 // entries: [{label, left, limit, resets}], from the page's config and then each `budget` frame.
 export function showBudget(el, entries) {
   const shown = (entries || []).map((e) => {
     const resets = new Date(e.resets);
-    const when = Number.isNaN(resets.getTime()) ? '' : ` (resets ${resets.toLocaleString()})`;
-    return { text: `${e.label}: ${number(e.left)} of ${number(e.limit)} left`, title: `${e.label}${when}`, low: Number(e.left) <= 0.1 * Number(e.limit) };
+    const title = Number.isNaN(resets.getTime()) ? e.label : gettext('%(label)s (resets %(when)s)', { label: e.label, when: formatDate(resets) });
+    const text = gettext('%(label)s: %(left)s of %(limit)s left', { label: e.label, left: number(e.left), limit: number(e.limit) });
+    return { text, title, low: Number(e.left) <= 0.1 * Number(e.limit) };
   });
   el.replaceChildren(...shown.map((s) => {
     const item = document.createElement('span');

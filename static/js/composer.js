@@ -1,6 +1,7 @@
 // The composer: the message box (Enter sends, Shift+Enter starts a new line), the files
 // attached to it, Send and Stop. A sent message the server refuses comes back here.
 import { AttachmentTray, acceptDroppedAndPastedFiles } from './attachments.js';
+import { gettext } from './i18n.js';
 
 // As long as a real conversation id: a frame measured with it has the real frame's size.
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
@@ -12,13 +13,18 @@ export class Composer {
   constructor(els, { tray, protocol, messages, conversationId, currentModel, showError, hideError, onSent, onChange }) {
     Object.assign(this, { els, tray, protocol, messages, conversationId, currentModel, showError, hideError, onSent, onChange });
     this.sending = false;
+    this.composing = false;
+    // An IME (Japanese, Chinese…) confirms its composition with Enter: that Enter is not a send.
+    // Chromium marks its keydown isComposing; Safari sends compositionend first and then a
+    // keydown whose keyCode is 229 ("being processed by an IME").
+    els.input.addEventListener('compositionstart', () => { this.composing = true; });
+    els.input.addEventListener('compositionend', () => { this.composing = false; });
     els.form.addEventListener('submit', (e) => {
       e.preventDefault();
       this.send();
     });
     els.input.addEventListener('keydown', (e) => {
-      // isComposing: Enter also confirms an IME composition (Japanese, Chinese…).
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !this.composing && e.keyCode !== 229) {
         e.preventDefault();
         this.send();
       }
@@ -56,13 +62,13 @@ export class Composer {
     const { input } = this.els;
     const text = input.value.trim();
     if (this.sending || this.messages.isStreaming) return;
-    if (this.tray.uploading) return this.showError('Wait for the files to finish uploading.');
-    if (this.tray.blockedReason) return this.showError(`${this.tray.blockedReason}: pick another model or remove it.`);
+    if (this.tray.uploading) return this.showError(gettext('Wait for the files to finish uploading.'));
+    if (this.tray.blockedReason) return this.showError(gettext('%(reason)s: pick another model or remove it.', { reason: this.tray.blockedReason }));
     const attachments = this.tray.readyIds;
     if (!text && !attachments.length) return;
     const refusal = this.protocol.refusal({ type: 'send', conversation: this.conversationId() || ZERO_UUID, text, attachments });
     if (refusal) return this.showError(refusal);
-    if (!this.protocol.isOpen) return this.showError('Not connected to the server. Reconnecting…');
+    if (!this.protocol.isOpen) return this.showError(gettext('Not connected to the server. Reconnecting…'));
     this.sending = true;
     this.onChange();
     try {

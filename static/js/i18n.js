@@ -16,3 +16,22 @@ export function gettext(msgid, values) {
 export function ngettext(singular, plural, count, values) {
   return catalog.interpolate(catalog.ngettext(singular, plural, count), { count, ...values }, true);
 }
+
+// Numbers and dates in the reader's locale (<html lang>) and time zone (their profile's, as
+// <html data-time-zone> says; the browser's when the page names none).
+const root = globalThis.document?.documentElement;
+export const locale = root?.lang || undefined;
+const timeZone = root?.dataset.timeZone || undefined;
+
+export function formatNumber(value, options) {
+  return Number(value).toLocaleString(locale, options);
+}
+
+export function formatDate(value, options = { dateStyle: 'medium', timeStyle: 'short' }) {
+  const date = value instanceof Date ? value : new Date(value);
+  try {
+    return date.toLocaleString(locale, { timeZone, ...options });
+  } catch {
+    return date.toLocaleString(locale, options); // a zone this browser does not know
+  }
+}

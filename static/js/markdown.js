@@ -5,6 +5,7 @@ import { Marked } from '../vendor/marked-18.2.1/lib/marked.esm.js';
 import DOMPurify from '../vendor/dompurify-3.4.18/dist/purify.es.mjs';
 import hljs from '../vendor/highlightjs-11.12.0/es/highlight.min.js';
 import { escapeHTML } from './dom.js';
+import { gettext } from './i18n.js';
 import { mathExtensions, typesetMath } from './math.js';
 
 const marked = new Marked({ gfm: true, breaks: false, async: false });
@@ -68,7 +69,7 @@ export function renderMarkdown(text) {
     const copy = document.createElement('button');
     copy.type = 'button';
     copy.className = 'copy-code';
-    copy.textContent = 'Copy';
+    copy.textContent = gettext('Copy');
     const label = document.createElement('span');
     label.className = 'code-lang';
     label.textContent = lang;

@@ -1,6 +1,7 @@
 // The buttons under the messages and on code blocks: Copy, Edit (in place), Continue,
 // Regenerate and the token view; and which of them each message offers right now.
 import { h } from './dom.js';
+import { gettext } from './i18n.js';
 import { copyText } from './markdown.js';
 import { renderBody } from './message-view.js';
 
@@ -36,10 +37,10 @@ export function messageActions(messages, { send, conversationId, onChange, annou
 // A user message's text becomes a textarea; Save sends an `edit`, Cancel or Escape puts it back.
 function startEdit(m, { send, conversationId, onChange }) {
   m.editing = true;
-  const area = h('textarea', { class: 'edit-input', rows: 3, 'aria-label': 'Edit message' });
+  const area = h('textarea', { class: 'edit-input', rows: 3, 'aria-label': gettext('Edit message') });
   area.value = m.text;
-  const cancel = h('button', { type: 'button', class: 'edit-cancel', text: 'Cancel' });
-  const save = h('button', { type: 'button', class: 'edit-save primary', text: 'Save' });
+  const cancel = h('button', { type: 'button', class: 'edit-cancel', text: gettext('Cancel') });
+  const save = h('button', { type: 'button', class: 'edit-save primary', text: gettext('Save') });
   const box = h('div', { class: 'message-edit' }, area, h('div', { class: 'edit-actions' }, cancel, save));
   const finish = () => {
     m.editing = false;

@@ -2,6 +2,7 @@
 // refusal, tool calls, citations, token probabilities, status and usage). Model text goes
 // through the Markdown sanitizer, everything else through textContent.
 import { h } from './dom.js';
+import { gettext, ngettext, formatNumber } from './i18n.js';
 import { renderMarkdown } from './markdown.js';
 import { formatBytes, KIND_LABELS } from './attachments.js';
 import { renderToolCalls } from './toolcalls.js';
@@ -11,13 +12,13 @@ import { buildTokenView, syncTokenView } from './tokens.js';
 // What the buttons under each message say: `text` is shown, `name` is what a screen reader
 // hears (it starts with the shown text, as speech input expects).
 const LABELS = {
-  copyAnswer: { text: 'Copy', name: 'Copy answer', title: 'Copy the answer as Markdown' },
-  copyMessage: { text: 'Copy', name: 'Copy message', title: 'Copy your message' },
-  edit: { text: 'Edit', name: 'Edit message', title: 'Change your message and get a new answer' },
-  regenerate: { text: 'Regenerate', name: 'Regenerate answer', title: 'Ask the model for another answer' },
-  continue: { text: 'Continue', name: 'Continue the answer', title: 'The answer hit its length limit: ask for the rest' },
-  tokens: { text: 'Token probabilities', name: 'Token probabilities', title: 'Show how sure the model was of each token' },
-  model: 'Model:',
+  copyAnswer: { text: gettext('Copy'), name: gettext('Copy answer'), title: gettext('Copy the answer as Markdown') },
+  copyMessage: { text: gettext('Copy'), name: gettext('Copy message'), title: gettext('Copy your message') },
+  edit: { text: gettext('Edit'), name: gettext('Edit message'), title: gettext('Change your message and get a new answer') },
+  regenerate: { text: gettext('Regenerate'), name: gettext('Regenerate answer'), title: gettext('Ask the model for another answer') },
+  continue: { text: gettext('Continue'), name: gettext('Continue the answer'), title: gettext('The answer hit its length limit: ask for the rest') },
+  tokens: { text: gettext('Token probabilities'), name: gettext('Token probabilities'), title: gettext('Show how sure the model was of each token') },
+  model: gettext('Model:'),
 };
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -50,18 +51,21 @@ function actionButton(className, label, iconName, extra = {}) {
 }
 
 function statusLabel(d) {
-  if (d.status === 'stopped') return 'Stopped';
-  if (d.status === 'error') return `Error: ${d.error || 'the answer failed'}`;
-  if (d.status === 'interrupted') return `Interrupted: ${d.error || 'the server stopped while answering.'}`;
-  if (d.status === 'complete' && d.finish_reason === 'length') return 'Cut off (length)';
+  if (d.status === 'stopped') return gettext('Stopped');
+  if (d.status === 'error') return gettext('Error: %(error)s', { error: d.error || gettext('the answer failed') });
+  if (d.status === 'interrupted') return gettext('Interrupted: %(error)s', { error: d.error || gettext('the server stopped while answering.') });
+  if (cutOff(d)) return gettext('Cut off (length)');
   if (d.status === 'complete' && d.finish_reason === 'content_filter') {
-    return d.text ? 'Cut off (content filter)' : "Blocked by the provider's content filter";
+    return d.text ? gettext('Cut off (content filter)') : gettext("Blocked by the provider's content filter");
   }
-  if (d.refusal) return 'Refused';
+  if (d.refusal) return gettext('Refused');
   return '';
 }
 
-const seconds = (ms) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+const cutOff = (d) => d.status === 'complete' && d.finish_reason === 'length';
+
+const seconds = (ms) => (ms < 1000 ? gettext('%(ms)s ms', { ms: formatNumber(ms) })
+  : gettext('%(seconds)s s', { seconds: formatNumber(ms / 1000, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }));
 
 function renderMeta(m) {
   const d = m.data;
@@ -73,18 +77,19 @@ function renderMeta(m) {
   if (m.status !== 'streaming') {
     if (d.prompt_tokens != null || d.completion_tokens != null) {
       const about = d.usage_estimated ? '≈ ' : '';
-      let usage = `${about}${d.prompt_tokens ?? '?'} prompt + ${d.completion_tokens ?? '?'} completion tokens`;
+      const count = (n) => (n == null ? '?' : formatNumber(n));
+      let usage = about + gettext('%(prompt)s prompt + %(completion)s completion tokens', { prompt: count(d.prompt_tokens), completion: count(d.completion_tokens) });
       const details = [];
-      if (d.cached_tokens) details.push(`${d.cached_tokens} cached`);
-      if (d.reasoning_tokens) details.push(`${d.reasoning_tokens} reasoning`);
-      if (details.length) usage += ` (${details.join(', ')})`;
-      if (d.usage_estimated) usage += ' (estimated: the provider sent no counts)';
+      if (d.cached_tokens) details.push(gettext('%(count)s cached', { count: count(d.cached_tokens) }));
+      if (d.reasoning_tokens) details.push(gettext('%(count)s reasoning', { count: count(d.reasoning_tokens) }));
+      if (details.length) usage += gettext(' (%(details)s)', { details: details.join(gettext(', ')) });
+      if (d.usage_estimated) usage += gettext(' (estimated: the provider sent no counts)');
       parts.push(h('span', { class: 'meta-usage', text: usage }));
     }
     const timing = [];
-    if (d.first_token_ms != null) timing.push(`first token ${seconds(d.first_token_ms)}`);
-    if (d.duration_ms != null) timing.push(`total ${seconds(d.duration_ms)}`);
-    if (timing.length) parts.push(h('span', { class: 'meta-timing', text: timing.join(', ') }));
+    if (d.first_token_ms != null) timing.push(gettext('first token %(time)s', { time: seconds(d.first_token_ms) }));
+    if (d.duration_ms != null) timing.push(gettext('total %(time)s', { time: seconds(d.duration_ms) }));
+    if (timing.length) parts.push(h('span', { class: 'meta-timing', text: timing.join(gettext(', ')) }));
   }
   m.el.querySelector('.message-meta').replaceChildren(...parts);
 }
@@ -153,7 +158,7 @@ function renderJsonCheck(m) {
     m.body.after(badge);
   }
   badge.classList.toggle('json-check--bad', check !== 'valid');
-  badge.textContent = check === 'valid' ? 'Valid JSON, as asked' : check;
+  badge.textContent = check === 'valid' ? gettext('Valid JSON, as asked') : check;
 }
 
 // The model's reasoning: plain text in a collapsible block above the answer, never Markdown.
@@ -161,8 +166,10 @@ function renderThinking(m) {
   m.thinking.hidden = !m.reasoning;
   if (!m.reasoning) return;
   const tokens = m.data.reasoning_tokens;
-  let label = 'Thinking…';
-  if (m.status !== 'streaming' || m.text) label = tokens ? `Thought for ${tokens} tokens` : 'Thought';
+  let label = gettext('Thinking…');
+  if (m.status !== 'streaming' || m.text) {
+    label = tokens ? ngettext('Thought for %(count)s token', 'Thought for %(count)s tokens', tokens, { count: formatNumber(tokens) }) : gettext('Thought');
+  }
   m.thinking.querySelector('summary').textContent = label;
   m.thinking.querySelector('.thinking-body').textContent = m.reasoning;
 }
@@ -172,11 +179,11 @@ function renderThinking(m) {
 function attachmentView(a) {
   if ((a.kind || 'image') === 'image') {
     return h('a', { href: a.url, target: '_blank', rel: 'noopener' },
-      h('img', { class: 'attachment-thumb', src: a.url, alt: a.name || 'Attached image', width: a.width, height: a.height, loading: 'lazy' }));
+      h('img', { class: 'attachment-thumb', src: a.url, alt: a.name || gettext('Attached image'), width: a.width, height: a.height, loading: 'lazy' }));
   }
   const chip = h('a', { class: 'attachment-chip', href: a.url, download: a.name || '', 'data-kind': a.kind },
-    h('span', { class: 'attachment-name', text: a.name || 'File' }),
-    h('span', { class: 'attachment-info', text: `${KIND_LABELS[a.kind] || 'File'} · ${formatBytes(a.size_bytes || 0)}` }));
+    h('span', { class: 'attachment-name', text: a.name || gettext('File') }),
+    h('span', { class: 'attachment-info', text: `${KIND_LABELS[a.kind] || gettext('File')} · ${formatBytes(a.size_bytes || 0)}` }));
   if (a.kind !== 'audio') return chip;
   return h('div', { class: 'attachment-audio' }, h('audio', { controls: true, preload: 'none', src: a.url }), chip);
 }
@@ -197,7 +204,9 @@ export function renderMessage(m) {
   const el = m.el;
   el.dataset.status = m.status;
   el.className = `message message--${m.role} msg--${m.status}`;
-  if (statusLabel(m.data).startsWith('Cut off')) el.classList.add('msg--length');
+  // Cut off, for length or (with text) by a content filter: Continue is offered.
+  const d = m.data;
+  if (cutOff(d) || (d.status === 'complete' && d.finish_reason === 'content_filter' && d.text)) el.classList.add('msg--length');
   renderBody(m);
   if (m.role === 'assistant') renderMeta(m);
   else renderAttachments(m);
@@ -213,14 +222,14 @@ export function buildMessage(m) {
       actionButton('tokens-button', LABELS.tokens, 'tokens', { 'aria-pressed': 'false' })];
   m.body = h('div', { class: 'message-body' });
   m.thinking = m.role === 'assistant'
-    ? h('details', { class: 'thinking', hidden: true }, h('summary', { text: 'Thinking…' }), h('div', { class: 'thinking-body' }))
+    ? h('details', { class: 'thinking', hidden: true }, h('summary', { text: gettext('Thinking…') }), h('div', { class: 'thinking-body' }))
     : '';
   m.refusalBox = m.role === 'assistant'
-    ? h('div', { class: 'refusal', hidden: true }, h('strong', { text: 'The model declined: ' }), h('span', { class: 'refusal-text' }))
+    ? h('div', { class: 'refusal', hidden: true }, h('strong', { text: gettext('The model declined: ') }), h('span', { class: 'refusal-text' }))
     : '';
   m.tokenView = m.role === 'assistant' ? buildTokenView() : '';
   m.citationsBox = m.role === 'assistant'
-    ? h('nav', { class: 'citations', 'aria-label': 'Sources', hidden: true }, h('p', { class: 'citations-label', text: 'Sources' }), h('ol'))
+    ? h('nav', { class: 'citations', 'aria-label': gettext('Sources'), hidden: true }, h('p', { class: 'citations-label', text: gettext('Sources') }), h('ol'))
     : '';
   m.el = h('article', { 'data-message-id': m.id, 'data-role': m.role },
     m.thinking,

@@ -1,6 +1,7 @@
 // The model picker in the header: the usable models grouped by provider. A conversation's
 // model that was hidden or disabled since is shown as unavailable, not swapped for another.
 import { h } from './dom.js';
+import { gettext } from './i18n.js';
 
 export class ModelPicker {
   constructor(select, models) {
@@ -16,7 +17,7 @@ export class ModelPicker {
     }
     this.select.replaceChildren(...groups.values());
     if (!this.models.length) {
-      this.select.append(h('option', { value: '', text: 'No models available' }));
+      this.select.append(h('option', { value: '', text: gettext('No models available') }));
       this.select.disabled = true;
     }
     this.choose(id);
@@ -26,7 +27,7 @@ export class ModelPicker {
   choose(id) {
     if (!id) return;
     if (![...this.select.options].some((o) => o.value === id)) {
-      this.select.prepend(h('option', { value: id, disabled: true, text: `${id} (unavailable)` }));
+      this.select.prepend(h('option', { value: id, disabled: true, text: gettext('%(model)s (unavailable)', { model: id }) }));
     }
     this.select.value = id;
     this.keep(id);

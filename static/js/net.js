@@ -1,5 +1,6 @@
 // Talking to the server: JSON POSTs and uploads with the CSRF token, and the chat
 // websocket that reconnects by itself.
+import { gettext } from './i18n.js';
 
 const LOGIN_PATH = '/accounts/login/';
 
@@ -23,19 +24,19 @@ async function post(url, body, headers = {}) {
       headers: { ...headers, Accept: 'application/json', 'X-CSRFToken': csrfToken() },
     });
   } catch {
-    throw new Error('Could not reach the server.');
+    throw new Error(gettext('Could not reach the server.'));
   }
   // An expired session answers with a redirect to the login page, followed by fetch.
   if (res.redirected && new URL(res.url).pathname.startsWith(LOGIN_PATH)) {
     location.href = LOGIN_PATH;
-    throw new Error('You have been logged out.');
+    throw new Error(gettext('You have been logged out.'));
   }
   let data = null;
   if ((res.headers.get('Content-Type') || '').includes('json')) {
     data = await res.json().catch(() => null);
   }
   if (!res.ok || !data) {
-    const fallback = res.status === 413 ? 'The file is too large.' : `Request failed (${res.status}).`;
+    const fallback = res.status === 413 ? gettext('The file is too large.') : gettext('Request failed (%(status)s).', { status: res.status });
     throw new Error(data?.error || fallback);
   }
   return data;
@@ -47,10 +48,10 @@ export async function getJSON(url) {
   try {
     res = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
   } catch {
-    throw new Error('Could not reach the server.');
+    throw new Error(gettext('Could not reach the server.'));
   }
   const data = (res.headers.get('Content-Type') || '').includes('json') ? await res.json().catch(() => null) : null;
-  if (!res.ok || !data) throw new Error(data?.error || `Request failed (${res.status}).`);
+  if (!res.ok || !data) throw new Error(data?.error || gettext('Request failed (%(status)s).', { status: res.status }));
   return data;
 }
 

@@ -67,6 +67,12 @@
     },
   };
 
+  // The language switch posts its form as soon as a language is picked (its button is only
+  // for browsers without scripts); listened for on the document, so a pick made while the page
+  // is still loading counts too.
+  document.addEventListener('change', (e) => {
+    if (e.target.id === 'language-select') e.target.form.requestSubmit();
+  });
   document.addEventListener('DOMContentLoaded', () => {
     const select = document.getElementById('theme-select');
     if (!select) return;

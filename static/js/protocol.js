@@ -5,9 +5,10 @@
 // it is refused or the socket drops.
 import { ReconnectingSocket } from './net.js';
 import { formatBytes } from './attachments.js';
+import { gettext, formatNumber } from './i18n.js';
 
 const encoder = new TextEncoder();
-const NOT_CONNECTED = 'Not connected to the server. Reconnecting…';
+const NOT_CONNECTED = gettext('Not connected to the server. Reconnecting…');
 // Python's len() counts code points, as this does; String.length counts UTF-16 units.
 const characters = (text) => [...text].length;
 
@@ -48,12 +49,12 @@ export class ChatProtocol {
     if (typeof frame.text === 'string' && this.maxMessageChars) {
       const length = characters(frame.text);
       if (length > this.maxMessageChars) {
-        return `That message is too long (${length.toLocaleString('en-US')} characters; the limit is ${this.maxMessageChars.toLocaleString('en-US')}).`;
+        return gettext('That message is too long (%(length)s characters; the limit is %(limit)s).', { length: formatNumber(length), limit: formatNumber(this.maxMessageChars) });
       }
     }
     const bytes = encoder.encode(text).length;
     if (this.maxFrameBytes && bytes > this.maxFrameBytes) {
-      return `That message is too long to send (${formatBytes(bytes)}; the limit is ${formatBytes(this.maxFrameBytes)}).`;
+      return gettext('That message is too long to send (%(size)s; the limit is %(limit)s).', { size: formatBytes(bytes), limit: formatBytes(this.maxFrameBytes) });
     }
     return null;
   }
@@ -155,7 +156,7 @@ export class ChatProtocol {
 
   onErrorFrame(f) {
     if (f.ref && f.ref === this.awaitingRef) this.awaitingRef = null;
-    this.showError(f.error || 'The server refused that.');
+    this.showError(f.error || gettext('The server refused that.'));
     this.restorePending();
     this.resyncAsked = false;
   }
@@ -181,7 +182,7 @@ export class ChatProtocol {
       setTimeout(() => {
         if (this.heardSinceOpen || !this.messages.isStreaming || !this.isOpen) return;
         if (this.composer.isEmpty) location.reload();
-        else this.showError('The answer ended while the connection was down. Reload the page to see it.');
+        else this.showError(gettext('The answer ended while the connection was down. Reload the page to see it.'));
       }, 5000);
     }
   }
@@ -190,7 +191,7 @@ export class ChatProtocol {
     this.status.hidden = false;
     // A frame too large for the server (4009 from chatsite, 1009 from the server's own limit):
     // the checks above should have caught it first.
-    if (code === 1009 || code === 4009) this.showError('That message is too large to send.');
+    if (code === 1009 || code === 4009) this.showError(gettext('That message is too large to send.'));
     this.restorePending();
   }
 }

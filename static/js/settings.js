@@ -2,6 +2,7 @@
 // server (chatsite/chat/parameters.py), whose error is shown in the panel.
 
 import { postJSON } from './net.js';
+import { gettext } from './i18n.js';
 
 const NUMBERS = ['temperature', 'top_p', 'max_tokens', 'seed', 'presence_penalty', 'frequency_penalty', 'top_logprobs'];
 
@@ -10,7 +11,7 @@ function parseJSON(text, what) {
   try {
     return JSON.parse(text);
   } catch {
-    throw new Error(`${what}: not valid JSON.`);
+    throw new Error(gettext('%(field)s: not valid JSON.', { field: what }));
   }
 }
 
@@ -38,13 +39,13 @@ function readForm(form) {
   const format = f.response_format.value;
   if (format === 'json_object') parameters.response_format = { type: 'json_object' };
   if (format === 'json_schema') {
-    const schema = parseJSON(f.schema.value, 'Schema');
-    if (!schema) throw new Error('Schema: give the JSON Schema the answer must follow.');
+    const schema = parseJSON(f.schema.value, gettext('Schema'));
+    if (!schema) throw new Error(gettext('Schema: give the JSON Schema the answer must follow.'));
     const spec = { name: f.schema_name.value.trim() || 'answer', schema };
     if (f.schema_strict.checked) spec.strict = true;
     parameters.response_format = { type: 'json_schema', json_schema: spec };
   }
-  const extra = parseJSON(f.extra_body.value, 'Extra request fields');
+  const extra = parseJSON(f.extra_body.value, gettext('Extra request fields'));
   if (extra !== null) parameters.extra_body = extra;
   const tools = [...form.querySelectorAll('.tool-switch:checked')].map((box) => box.value);
   return { system_prompt: f.system_prompt.value, parameters, tools };
@@ -100,16 +101,16 @@ function syncToolAbility(fieldset, model) {
   const unable = model && model.abilities && model.abilities.tools === false;
   const note = fieldset.querySelector('.tool-unavailable');
   note.hidden = !unable;
-  note.textContent = unable ? `${model.label} cannot call tools: the switches are kept but not used with it.` : '';
+  note.textContent = unable ? gettext('%(model)s cannot call tools: the switches are kept but not used with it.', { model: model.label }) : '';
   for (const box of fieldset.querySelectorAll('.tool-switch')) box.disabled = Boolean(unable);
 }
 
 // What each ability-dependent control needs, and how to say the model lacks it.
 const ABILITY_CONTROLS = [
-  { ability: 'web_search', fields: ['web_search', 'search_context_size'], reason: 'cannot search the web' },
-  { ability: 'logprobs', fields: ['logprobs', 'top_logprobs'], reason: 'does not report token probabilities' },
-  { ability: 'reasoning', fields: ['reasoning_effort'], reason: 'takes no reasoning effort' },
-  { ability: 'json', fields: ['response_format'], reason: 'has no JSON mode' },
+  { ability: 'web_search', fields: ['web_search', 'search_context_size'], reason: gettext('%(model)s cannot search the web.') },
+  { ability: 'logprobs', fields: ['logprobs', 'top_logprobs'], reason: gettext('%(model)s does not report token probabilities.') },
+  { ability: 'reasoning', fields: ['reasoning_effort'], reason: gettext('%(model)s takes no reasoning effort.') },
+  { ability: 'json', fields: ['response_format'], reason: gettext('%(model)s has no JSON mode.') },
 ];
 
 // Offer a control only where the model supports it. Abilities may be missing (an older
@@ -119,12 +120,12 @@ function applyAbilities(form, model) {
   // The largest answer the model gives: larger limits are sent as this.
   const maxTokens = form.elements.max_tokens;
   maxTokens.max = abilities.max_output || '';
-  maxTokens.placeholder = abilities.max_output ? `up to ${abilities.max_output}` : '';
+  maxTokens.placeholder = abilities.max_output ? gettext('up to %(count)s', { count: abilities.max_output }) : '';
   for (const { ability, fields, reason } of ABILITY_CONTROLS) {
     const unsupported = abilities[ability] === false;
     for (const name of fields) form.elements[name].disabled = unsupported;
     const note = form.querySelector(`.ability-note[data-ability="${ability}"]`);
-    note.textContent = unsupported ? `${model.label} ${reason}.` : '';
+    note.textContent = unsupported ? reason.replace('%(model)s', model.label) : '';
     note.hidden = !unsupported;
   }
 }
@@ -165,7 +166,7 @@ export function settingsPanel({
   dialog.querySelector('.preset-save').addEventListener('click', async () => {
     try {
       const name = form.elements.preset_name.value.trim();
-      if (!name) throw new Error('Give the preset a name.');
+      if (!name) throw new Error(gettext('Give the preset a name.'));
       const preset = await postJSON(presetUrl, { ...readForm(form), name, model: currentConversation().model });
       presets.push(preset);
       addPresetOption(preset);

@@ -3,7 +3,7 @@
 // conversation is the one in the address (/c/<id>/, which chat.js keeps up to date).
 import { getJSON, postJSON } from './net.js';
 import { copyText } from './markdown.js';
-import { gettext } from './i18n.js';
+import { gettext, formatDate } from './i18n.js';
 
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
 const $ = (id) => document.getElementById(id);
@@ -18,7 +18,7 @@ function currentId() {
   return match ? match[1] : null;
 }
 
-const when = (iso) => new Date(iso).toLocaleString(document.documentElement.lang || undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const when = (iso) => formatDate(iso);
 
 function showError(message) {
   q('.share-error').textContent = message;

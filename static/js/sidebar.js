@@ -78,11 +78,11 @@ export class Sidebar {
     const current = li.querySelector('.conversation-title').textContent;
     try {
       if (button.dataset.action === 'rename') {
-        const title = prompt('Rename conversation', current);
+        const title = prompt(gettext('Rename conversation'), current);
         if (title === null || !title.trim() || title.trim() === current) return;
         this.onRenamed(await postJSON(this.urlFor('rename', id), { title: title.trim() }));
       } else {
-        if (!confirm(`Delete “${current}”? This cannot be undone.`)) return;
+        if (!confirm(gettext('Delete “%(title)s”? This cannot be undone.', { title: current }))) return;
         const answer = await postJSON(this.urlFor('delete', id), {});
         if (answer.archived) this.showError(answer.message); // kept, in Archived
         else if (this.currentId() === id) {

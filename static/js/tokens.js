@@ -1,6 +1,7 @@
 // The token view: an alternative view of an answer as its tokens, each tinted by how sure the
 // model was, with its probability and the top alternatives in a popup on hover, focus or tap.
 // Built with textContent only (the tokens are model text), and append-only while streaming.
+import { gettext } from './i18n.js';
 
 const AMBER = 0.5; // below this probability a token is tinted amber…
 const RED = 0.2; // …and below this, red
@@ -22,7 +23,7 @@ function el(tag, className, text) {
 export function buildTokenView() {
   const legend = el('p', 'token-legend');
   legend.append(
-    'Hover or tap a token for its probability and alternatives. ',
+    gettext('Hover or tap a token for its probability and alternatives.') + ' ',
     el('span', 'tok tok--amber', `p < ${AMBER}`), ' ',
     el('span', 'tok tok--red', `p < ${RED}`),
   );
@@ -99,7 +100,7 @@ function showPopup(view, span) {
     for (const [alt, altLogprob] of others) list.append(el('span', 'tok-alternative', `${quoted(alt)} ${percent(altLogprob)}`));
     popup.append(list);
   } else {
-    popup.append(el('span', 'tok-alternative', 'No alternatives sent'));
+    popup.append(el('span', 'tok-alternative', gettext('No alternatives sent')));
   }
   span.append(popup);
   // Near the bottom of the message list (the last answer, usually) it would be cut off: open upwards.

@@ -1,12 +1,13 @@
 // Tool calls of an answer: one collapsible block per call with its arguments and result, all
 // plain text (textContent only: both come from the model or a tool, never trusted as HTML).
+import { gettext } from './i18n.js';
 
 const STATUS = {
-  streaming: 'being written…',
-  running: 'running…',
-  done: 'done',
-  error: 'failed',
-  stopped: 'not run',
+  streaming: gettext('being written…'),
+  running: gettext('running…'),
+  done: gettext('done'),
+  error: gettext('failed'),
+  stopped: gettext('not run'),
 };
 
 function pretty(text) {
@@ -37,8 +38,10 @@ function build(call) {
   name.className = 'tool-call-name';
   const status = document.createElement('span');
   status.className = 'tool-call-status';
-  summary.append('Tool ', name, ' ', status);
-  el.append(summary, section('Arguments', 'tool-call-arguments'), section('Result', 'tool-call-result'));
+  // The tool's name goes where the sentence puts it (%(name)s).
+  const [before, after] = gettext('Tool %(name)s').split('%(name)s');
+  summary.append(before, name, after ?? '', ' ', status);
+  el.append(summary, section(gettext('Arguments'), 'tool-call-arguments'), section(gettext('Result'), 'tool-call-result'));
   return el;
 }
 
