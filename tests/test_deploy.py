@@ -115,22 +115,32 @@ def answer_of(frames: list[dict]) -> str:
     return "".join(f["text"] for f in frames if f["type"] == "delta")
 
 
-def test_two_processes_behind_nginx_serve_one_stream_from_either_and_survive_one_dying(browser, deployment):
-    site, upstream = deployment
-    # Through nginx, with TLS: a browser logs in and an answer streams in token by token.
-    upstream.script(tokens=[f" w{i}" for i in range(20)], delay=0.05)
+def signed_in(browser, site: Deployment):
+    """A browser signed in as alice through nginx, with its socket open."""
     context = browser.new_context(base_url=site.origin, ignore_https_errors=True)
     context.add_init_script(INSTRUMENT)
     page = context.new_page()
     log_in(page)
     page.wait_for_function("() => window.__sockets.some((s) => s.readyState === WebSocket.OPEN)")
+    return context, page
+
+
+def session_cookie(context) -> str:
+    return f"sessionid={next(c['value'] for c in context.cookies() if c['name'] == 'sessionid')}"
+
+
+def test_two_processes_behind_nginx_serve_one_stream_from_either_and_survive_one_dying(browser, deployment):
+    site, upstream = deployment
+    # Through nginx, with TLS: a browser logs in and an answer streams in token by token.
+    upstream.script(tokens=[f" w{i}" for i in range(20)], delay=0.05)
+    context, page = signed_in(browser, site)
     page.fill("#composer-input", "Through the proxy")
     page.press("#composer-input", "Enter")
     body = page.locator('article[data-role="assistant"] .message-body').last
     expect(body).to_contain_text("w3", timeout=10_000)
     assert "w19" not in body.text_content()  # seen while it streams: nothing buffered it whole
     expect(page.locator('article[data-role="assistant"]').last).to_have_attribute("data-status", "complete")
-    cookie = f"sessionid={next(c['value'] for c in context.cookies() if c['name'] == 'sessionid')}"
+    cookie = session_cookie(context)
     context.close()
 
     # A long answer started on process 1 is watched from process 2…
@@ -185,3 +195,35 @@ def test_two_processes_behind_nginx_serve_one_stream_from_either_and_survive_one
     assert answer_of(last.until(lambda f: f["type"] == "done")) == "Still here"
     for socket in (first, second, reloaded, last):
         socket.close()
+
+
+def test_a_budget_counts_across_processes(browser, deployment):
+    # alice has 10 tokens of today's budget left; two tabs, one on each process, send at once:
+    # the processes share the budget's rows (locked in each batch), so exactly one answer starts.
+    site, upstream = deployment
+    context, _ = signed_in(browser, site)
+    cookie = session_cookie(context)
+    context.close()
+    site.server._manage(
+        "shell",
+        "-c",
+        "from django.utils import timezone\n"
+        "from chatsite.accounts.models import User\n"
+        "from chatsite.teams.models import Budget, DailyUsage\n"
+        "alice = User.objects.get(username='alice')\n"
+        "Budget.objects.create(user=alice, tokens_per_day=1000)\n"
+        "DailyUsage.objects.create(day=timezone.localdate(), user=alice, provider_name='Loopback',"
+        " model_name='test/model-a', requests=9, total_tokens=990)\n",
+    )
+    upstream.set_default(tokens=["slow"] * 20, delay=0.05)
+    tabs = [site.socket(1, cookie), site.socket(2, cookie)]
+    for i, tab in enumerate(tabs):
+        tab.send_json({"type": "send", "text": f"tab {i}"})
+    ends = [tab.until(lambda f: f["type"] in ("done", "error"), timeout=15)[-1] for tab in tabs]
+    assert sorted(end["type"] for end in ends) == ["done", "error"], ends
+    [error] = [end for end in ends if end["type"] == "error"]
+    assert "budget" in error["error"] and "left" in error["error"]
+    [(answers,)] = site.server.query("SELECT count(*) FROM chat_message WHERE role = 'assistant'")
+    assert answers == 1  # the refused tab's turn saved nothing
+    for tab in tabs:
+        tab.close()
