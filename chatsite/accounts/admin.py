@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from chatsite.accounts import invites, signup
 from chatsite.accounts.forms import CheckedText
@@ -25,7 +25,7 @@ from chatsite.teams.models import Team
 
 
 class WaitingFilter(admin.SimpleListFilter):
-    title = "waiting for"
+    title = gettext_lazy("waiting for")
     parameter_name = "waiting"
 
     def lookups(self, request, model_admin):
@@ -40,15 +40,21 @@ class UserAdmin(ViewOnlyGuard, auth_admin.UserAdmin):
     list_filter = (WaitingFilter, *auth_admin.UserAdmin.list_filter)
     fieldsets = (
         *auth_admin.UserAdmin.fieldsets,
-        ("Preferences and sign-up", {"fields": ("language", "time_zone", "waiting")}),
+        (gettext_lazy("Preferences and sign-up"), {"fields": ("language", "time_zone", "waiting")}),
     )
     readonly_fields = ("waiting",)
     actions = ["approve"]
 
-    @admin.action(description="Approve the selected accounts (and tell them by email)", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Approve the selected accounts (and tell them by email)"), permissions=["change"]
+    )
     def approve(self, request, queryset) -> None:
         count = signup.approve(request, queryset)
-        self.message_user(request, f"{count} account(s) approved." if count else "None of them was waiting.")
+        if count:
+            message = ngettext("%(count)d account approved.", "%(count)d accounts approved.", count) % {"count": count}
+        else:
+            message = gettext("None of them was waiting.")
+        self.message_user(request, message)
 
     def save_model(self, request, obj, form, change) -> None:
         if obj.is_active:
@@ -78,7 +84,7 @@ class InviteForm(CheckedText, forms.ModelForm):
     def clean_expires(self):
         expires = self.cleaned_data["expires"]
         if expires <= timezone.now():
-            raise forms.ValidationError("Pick a time in the future.")
+            raise forms.ValidationError(gettext("Pick a time in the future."))
         return expires
 
 
@@ -90,11 +96,11 @@ class InviteAdmin(ModelAdmin):
     search_fields = ("email",)
     readonly_fields = ("created_by", "created", "used_by", "used_at")
 
-    @admin.display(description="state")
+    @admin.display(description=gettext_lazy("state"))
     def state(self, invite: Invite) -> str:
         if invite.used_at:
-            return f"used by {invite.used_by or 'a deleted account'}"
-        return "expired" if invite.expired else "open"
+            return gettext("used by %(user)s") % {"user": invite.used_by or gettext("a deleted account")}
+        return gettext("expired") if invite.expired else gettext("open")
 
     # -- who sees and does what ----------------------------------------------------------
 
@@ -159,7 +165,7 @@ class InviteAdmin(ModelAdmin):
             "opts": self.opts,
             "invite": obj,
             "link": request._invite_link,
-            "title": "Invitation made",
+            "title": gettext("Invitation made"),
         }
         return TemplateResponse(request, "admin/accounts/invite/made.html", context)
 

@@ -26,8 +26,8 @@ class User(AbstractUser):
 
     # The user's own choices (their profile page): the interface's language ("" follows the
     # browser) and the time zone dates are shown in ("" is the server's TIME_ZONE).
-    language = models.CharField(max_length=16, blank=True, choices=Language.choices)
-    time_zone = models.CharField(max_length=64, blank=True)
+    language = models.CharField(gettext_lazy("language"), max_length=16, blank=True, choices=Language.choices)
+    time_zone = models.CharField(gettext_lazy("time zone"), max_length=64, blank=True)
     waiting = models.CharField(
         gettext_lazy("waiting for"), max_length=8, blank=True, choices=Waiting.choices, default=Waiting.NO
     )
@@ -46,10 +46,13 @@ class Invite(models.Model):
 
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
     email = models.EmailField(
-        blank=True, help_text=gettext_lazy("Only an account with this address can be made with it.")
+        gettext_lazy("email"),
+        blank=True,
+        help_text=gettext_lazy("Only an account with this address can be made with it."),
     )
     team = models.ForeignKey(
         "teams.Team",
+        verbose_name=gettext_lazy("team"),
         null=True,
         blank=True,
         on_delete=models.CASCADE,
@@ -57,14 +60,25 @@ class Invite(models.Model):
         help_text=gettext_lazy("The new account joins this team."),
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("created by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
-    created = models.DateTimeField(auto_now_add=True)
-    expires = models.DateTimeField(default=_invite_expiry)
+    created = models.DateTimeField(gettext_lazy("created"), auto_now_add=True)
+    expires = models.DateTimeField(gettext_lazy("expires"), default=_invite_expiry)
     used_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("used by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
-    used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    used_at = models.DateTimeField(gettext_lazy("used at"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created"]

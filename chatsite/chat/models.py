@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -42,31 +42,48 @@ class ConversationQuerySet(models.QuerySet):
 
 
 class Conversation(models.Model):
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
-    title = models.CharField(max_length=200, default="New chat")
-    model = models.ForeignKey(
-        "providers.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    code = models.UUIDField(gettext_lazy("code"), default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("owner"),
+        on_delete=models.CASCADE,
+        related_name="conversations",
     )
-    system_prompt = models.TextField(blank=True)
+    title = models.CharField(gettext_lazy("title"), max_length=200, default="New chat")
+    model = models.ForeignKey(
+        "providers.LanguageModel",
+        verbose_name=gettext_lazy("model"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    system_prompt = models.TextField(gettext_lazy("system prompt"), blank=True)
     # Only allow-listed, range-checked keys (see parameters.py) are stored and sent upstream.
-    parameters = models.JSONField(default=dict, blank=True)
+    parameters = models.JSONField(gettext_lazy("parameters"), default=dict, blank=True)
     # The names of the tools switched on for this conversation (see chatsite/tools).
-    tools = models.JSONField(default=list, blank=True)
+    tools = models.JSONField(gettext_lazy("tools"), default=list, blank=True)
     # Archived: out of the list (and what "delete" does when members may not delete).
-    archived_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    archived_at = models.DateTimeField(gettext_lazy("archived at"), null=True, blank=True, db_index=True)
     # Kept and ordered by its owner (keeping.py): pinned on top, the latest pin first; filed in
     # one of the owner's folders (never another user's: see clean and keeping.move).
-    pinned_at = models.DateTimeField(null=True, blank=True)
+    pinned_at = models.DateTimeField(gettext_lazy("pinned at"), null=True, blank=True)
     folder = models.ForeignKey(
-        "chat.Folder", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+        "chat.Folder",
+        verbose_name=gettext_lazy("folder"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
     )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
+    created = models.DateTimeField(gettext_lazy("created"), auto_now_add=True)
+    updated = models.DateTimeField(gettext_lazy("updated"), auto_now=True, db_index=True)
 
     objects = ConversationQuerySet.as_manager()
 
     class Meta:
+        verbose_name = gettext_lazy("conversation")
+        verbose_name_plural = gettext_lazy("conversations")
         ordering = ["-updated"]
 
     def __str__(self) -> str:
@@ -95,17 +112,21 @@ class FolderQuerySet(models.QuerySet):
 class Folder(models.Model):
     """A user's own folder of conversations (keeping.py names and fills them)."""
 
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="folders")
-    name = models.CharField(max_length=100)
+    code = models.UUIDField(gettext_lazy("code"), default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=gettext_lazy("owner"), on_delete=models.CASCADE, related_name="folders"
+    )
+    name = models.CharField(gettext_lazy("name"), max_length=100)
     # The name as two names are compared (keeping.name_key: case, width and invisible characters
     # ignored), so that "Work" and "ｗｏｒｋ" are one folder.
     name_key = models.CharField(max_length=400, editable=False)
-    created = models.DateTimeField(auto_now_add=True)
+    created = models.DateTimeField(gettext_lazy("created"), auto_now_add=True)
 
     objects = FolderQuerySet.as_manager()
 
     class Meta:
+        verbose_name = gettext_lazy("folder")
+        verbose_name_plural = gettext_lazy("folders")
         ordering = ["created", "id"]
         constraints = [models.UniqueConstraint(fields=["owner", "name_key"], name="folder_name_unique_per_owner")]
 
@@ -115,62 +136,79 @@ class Folder(models.Model):
 
 class Message(models.Model):
     class Role(models.TextChoices):
-        USER = "user"
-        ASSISTANT = "assistant"
+        USER = "user", gettext_lazy("user")
+        ASSISTANT = "assistant", gettext_lazy("assistant")
 
     class Status(models.TextChoices):
-        STREAMING = "streaming"
-        COMPLETE = "complete"
-        STOPPED = "stopped"
-        ERROR = "error"
-        INTERRUPTED = "interrupted"
+        STREAMING = "streaming", gettext_lazy("streaming")
+        COMPLETE = "complete", gettext_lazy("complete")
+        STOPPED = "stopped", gettext_lazy("stopped")
+        ERROR = "error", gettext_lazy("error")
+        INTERRUPTED = "interrupted", gettext_lazy("interrupted")
 
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    role = models.CharField(max_length=10, choices=Role.choices)
-    text = models.TextField(blank=True)
+    code = models.UUIDField(gettext_lazy("code"), default=uuid.uuid4, unique=True, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, verbose_name=gettext_lazy("conversation"), on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(gettext_lazy("role"), max_length=10, choices=Role.choices)
+    text = models.TextField(gettext_lazy("text"), blank=True)
     # The model's thinking (reasoning deltas), shown apart and never sent back upstream.
-    reasoning = models.TextField(blank=True)
+    reasoning = models.TextField(gettext_lazy("reasoning"), blank=True)
     # A model declining to answer says why here (delta.refusal), apart from the answer.
-    refusal = models.TextField(blank=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE, db_index=True)
-    finish_reason = models.CharField(max_length=40, blank=True)
+    refusal = models.TextField(gettext_lazy("refusal"), blank=True)
+    status = models.CharField(
+        gettext_lazy("status"), max_length=12, choices=Status.choices, default=Status.COMPLETE, db_index=True
+    )
+    finish_reason = models.CharField(gettext_lazy("finish reason"), max_length=40, blank=True)
     # What answered, as sent upstream and as it was named then (the model row may go away).
-    model_name = models.CharField(max_length=200, blank=True)
-    provider_name = models.CharField(max_length=100, blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    total_tokens = models.PositiveIntegerField(null=True, blank=True)
-    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)  # part of completion_tokens
-    cached_tokens = models.PositiveIntegerField(null=True, blank=True)  # part of prompt_tokens
+    model_name = models.CharField(gettext_lazy("model name"), max_length=200, blank=True)
+    provider_name = models.CharField(gettext_lazy("provider name"), max_length=100, blank=True)
+    prompt_tokens = models.PositiveIntegerField(gettext_lazy("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(gettext_lazy("completion tokens"), null=True, blank=True)
+    total_tokens = models.PositiveIntegerField(gettext_lazy("total tokens"), null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(
+        gettext_lazy("reasoning tokens"), null=True, blank=True
+    )  # part of completion_tokens
+    cached_tokens = models.PositiveIntegerField(
+        gettext_lazy("cached tokens"), null=True, blank=True
+    )  # part of prompt_tokens
     # What the last request of this answer carried and added (its prompt and answer, less the
     # reasoning that is not sent back): the room the conversation now takes in the context.
-    context_tokens = models.PositiveIntegerField(null=True, blank=True)
+    context_tokens = models.PositiveIntegerField(gettext_lazy("context tokens"), null=True, blank=True)
     # The provider reported no usage: the counts are estimated from the text (about 4 characters a token).
-    usage_estimated = models.BooleanField(default=False)
+    usage_estimated = models.BooleanField(gettext_lazy("usage estimated"), default=False)
     # The tool calls the answer made, with their results (see chatsite/tools/calls.py).
-    tool_calls = models.JSONField(default=list, blank=True)
+    tool_calls = models.JSONField(gettext_lazy("tool calls"), default=list, blank=True)
     # Web pages the answer cites: [{url, title, start_index, end_index}], one per URL (citations.py).
-    citations = models.JSONField(default=list, blank=True)
+    citations = models.JSONField(gettext_lazy("citations"), default=list, blank=True)
     # Token probabilities when the conversation asked for them: [[token, logprob, [[alt, logprob], ...]], ...],
     # at most generation.LOGPROB_TOKENS tokens.
-    logprobs = models.JSONField(default=list, blank=True)
+    logprobs = models.JSONField(gettext_lazy("logprobs"), default=list, blank=True)
     # For answers asked for as JSON: "valid", or why not (see structured.py); "" otherwise.
-    json_check = models.CharField(max_length=300, blank=True)
-    first_token_ms = models.PositiveIntegerField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
+    json_check = models.CharField(gettext_lazy("JSON check"), max_length=300, blank=True)
+    first_token_ms = models.PositiveIntegerField(gettext_lazy("first token (ms)"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(gettext_lazy("duration (ms)"), null=True, blank=True)
+    error = models.TextField(gettext_lazy("error"), blank=True)
     # Budgets (chatsite/teams): the team the answer is billed to, the tokens it holds back from
     # its budgets while it streams (so that two tabs cannot both spend the last ones), and what
     # it cost by the model's prices.
-    billed_team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    reserved_tokens = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    billed_team = models.ForeignKey(
+        "teams.Team",
+        verbose_name=gettext_lazy("billed team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reserved_tokens = models.PositiveIntegerField(gettext_lazy("reserved tokens"), default=0)
+    cost = models.DecimalField(gettext_lazy("cost"), max_digits=14, decimal_places=6, null=True, blank=True)
+    created = models.DateTimeField(gettext_lazy("created"), auto_now_add=True, db_index=True)
     # Touched on every flush of a streaming answer: a stale one belongs to a dead process.
-    updated = models.DateTimeField(auto_now=True)
+    updated = models.DateTimeField(gettext_lazy("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("message")
+        verbose_name_plural = gettext_lazy("messages")
         ordering = ["created", "id"]
 
     def __str__(self) -> str:
@@ -185,26 +223,40 @@ def attachment_path(instance: "Attachment", filename: str) -> str:
 
 class Attachment(models.Model):
     class Kind(models.TextChoices):
-        IMAGE = "image"
-        PDF = "pdf"
-        TEXT = "text"
-        AUDIO = "audio"
+        IMAGE = "image", gettext_lazy("image")
+        PDF = "pdf", gettext_lazy("PDF")
+        TEXT = "text", gettext_lazy("text")
+        AUDIO = "audio", gettext_lazy("audio")
 
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
-    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.IMAGE)
-    file = models.FileField(upload_to=attachment_path)
-    content_type = models.CharField(max_length=40)
-    original_name = models.CharField(max_length=255, blank=True)
-    width = models.PositiveIntegerField(null=True, blank=True)  # images only
-    height = models.PositiveIntegerField(null=True, blank=True)
-    size_bytes = models.PositiveIntegerField()
+    code = models.UUIDField(gettext_lazy("code"), default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("owner"),
+        on_delete=models.CASCADE,
+        related_name="attachments",
+    )
+    message = models.ForeignKey(
+        Message,
+        verbose_name=gettext_lazy("message"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+    )
+    kind = models.CharField(gettext_lazy("kind"), max_length=8, choices=Kind.choices, default=Kind.IMAGE)
+    file = models.FileField(gettext_lazy("file"), upload_to=attachment_path)
+    content_type = models.CharField(gettext_lazy("content type"), max_length=40)
+    original_name = models.CharField(gettext_lazy("original name"), max_length=255, blank=True)
+    width = models.PositiveIntegerField(gettext_lazy("width"), null=True, blank=True)  # images only
+    height = models.PositiveIntegerField(gettext_lazy("height"), null=True, blank=True)
+    size_bytes = models.PositiveIntegerField(gettext_lazy("size (bytes)"))
     # A PDF's or text file's text, extracted once at upload: what models that read no files get.
-    text = models.TextField(blank=True)
-    created = models.DateTimeField(auto_now_add=True)
+    text = models.TextField(gettext_lazy("text"), blank=True)
+    created = models.DateTimeField(gettext_lazy("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = gettext_lazy("attachment")
+        verbose_name_plural = gettext_lazy("attachments")
         ordering = ["created", "id"]
 
     def __str__(self) -> str:
@@ -231,19 +283,31 @@ EXTENSIONS = {
 class Preset(models.Model):
     """A named system prompt, model and parameters that anyone on the team can pick."""
 
-    name = models.CharField(max_length=100, unique=True)
-    system_prompt = models.TextField(blank=True)
+    name = models.CharField(gettext_lazy("name"), max_length=100, unique=True)
+    system_prompt = models.TextField(gettext_lazy("system prompt"), blank=True)
     model = models.ForeignKey(
-        "providers.LanguageModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "providers.LanguageModel",
+        verbose_name=gettext_lazy("model"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     # Checked by parameters.clean_parameters, like a conversation's.
-    parameters = models.JSONField(default=dict, blank=True)
+    parameters = models.JSONField(gettext_lazy("parameters"), default=dict, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    created = models.DateTimeField(auto_now_add=True)
+    created = models.DateTimeField(gettext_lazy("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = gettext_lazy("preset")
+        verbose_name_plural = gettext_lazy("presets")
         ordering = ["name"]
 
     def __str__(self) -> str:

@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class OpsConfig(AppConfig):
     name = "chatsite.ops"
     label = "ops"
-    verbose_name = "Operations"
+    verbose_name = gettext_lazy("Operations")

@@ -9,15 +9,18 @@ from chatsite.lib.secrets import EncryptedTextField
 
 
 class Provider(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(gettext_lazy("name"), max_length=100, unique=True)
     base_url = models.URLField(
-        max_length=500, help_text=gettext_lazy("The API root, e.g. https://api.ofox.ai/v1 (without /chat/completions).")
+        gettext_lazy("base URL"),
+        max_length=500,
+        help_text=gettext_lazy("The API root, e.g. https://api.ofox.ai/v1 (without /chat/completions)."),
     )
     # Write-only in the admin; never rendered to a page, a log or an error message; encrypted
     # in the database (chatsite/lib/secrets.py).
-    api_key = EncryptedTextField(max_length=500, blank=True)
-    enabled = models.BooleanField(default=True)
+    api_key = EncryptedTextField(gettext_lazy("API key"), max_length=500, blank=True)
+    enabled = models.BooleanField(gettext_lazy("enabled"), default=True)
     extra_body = models.JSONField(
+        gettext_lazy("extra body"),
         default=dict,
         blank=True,
         help_text=gettext_lazy(
@@ -25,12 +28,14 @@ class Provider(models.Model):
         ),
     )
     # Rows the app manages itself (the bundled demo model, OPENAI_BASE_URL); see bootstrap.py.
-    managed = models.CharField(max_length=20, blank=True, editable=False)
-    models_fetched = models.DateTimeField(null=True, blank=True, editable=False)
-    models_error = models.CharField(max_length=500, blank=True, editable=False)
-    created = models.DateTimeField(auto_now_add=True)
+    managed = models.CharField(gettext_lazy("managed"), max_length=20, blank=True, editable=False)
+    models_fetched = models.DateTimeField(gettext_lazy("models fetched"), null=True, blank=True, editable=False)
+    models_error = models.CharField(gettext_lazy("models error"), max_length=500, blank=True, editable=False)
+    created = models.DateTimeField(gettext_lazy("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = gettext_lazy("provider")
+        verbose_name_plural = gettext_lazy("providers")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -44,15 +49,22 @@ class LanguageModelQuerySet(models.QuerySet):
 
 
 class LanguageModel(models.Model):
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
+    code = models.UUIDField(gettext_lazy("code"), default=uuid.uuid4, unique=True, editable=False)
+    provider = models.ForeignKey(
+        Provider, verbose_name=gettext_lazy("provider"), on_delete=models.CASCADE, related_name="models"
+    )
     # Sent upstream untouched (vendor prefixes like "openai/gpt-4o" included).
-    name = models.CharField(max_length=200)
-    label = models.CharField(max_length=200, blank=True, help_text=gettext_lazy("What people see; the name if empty."))
-    hidden = models.BooleanField(default=False)
-    is_default = models.BooleanField(default=False)
-    added_by_hand = models.BooleanField(default=True, help_text=gettext_lazy("Kept when the model list is refreshed."))
+    name = models.CharField(gettext_lazy("name"), max_length=200)
+    label = models.CharField(
+        gettext_lazy("label"), max_length=200, blank=True, help_text=gettext_lazy("What people see; the name if empty.")
+    )
+    hidden = models.BooleanField(gettext_lazy("hidden"), default=False)
+    is_default = models.BooleanField(gettext_lazy("is default"), default=False)
+    added_by_hand = models.BooleanField(
+        gettext_lazy("added by hand"), default=True, help_text=gettext_lazy("Kept when the model list is refreshed.")
+    )
     token_field = models.CharField(
+        gettext_lazy("token field"),
         max_length=24,
         blank=True,
         choices=[("max_tokens", "max_tokens"), ("max_completion_tokens", "max_completion_tokens")],
@@ -62,35 +74,44 @@ class LanguageModel(models.Model):
     )
     # What the model can do: from GET /models where it says so, else the family table
     # (families.py). Defaults are the table's for an unknown model.
-    vision = models.BooleanField(default=True, help_text=gettext_lazy("Takes images."))
-    tools = models.BooleanField(default=True, help_text=gettext_lazy("Calls tools (functions)."))
+    vision = models.BooleanField(gettext_lazy("vision"), default=True, help_text=gettext_lazy("Takes images."))
+    tools = models.BooleanField(gettext_lazy("tools"), default=True, help_text=gettext_lazy("Calls tools (functions)."))
     reasoning = models.BooleanField(
-        default=False, help_text=gettext_lazy("Thinks before answering; takes reasoning effort.")
+        gettext_lazy("reasoning"),
+        default=False,
+        help_text=gettext_lazy("Thinks before answering; takes reasoning effort."),
     )
     json = models.BooleanField(
         gettext_lazy("JSON mode"), default=True, help_text=gettext_lazy("Takes response_format (JSON answers).")
     )
-    logprobs = models.BooleanField(default=True, help_text=gettext_lazy("Returns token probabilities."))
-    audio = models.BooleanField(default=False, help_text=gettext_lazy("Takes audio input (WAV, MP3)."))
-    files = models.BooleanField(
-        default=False, help_text=gettext_lazy("Reads PDF files; others get the extracted text.")
+    logprobs = models.BooleanField(
+        gettext_lazy("logprobs"), default=True, help_text=gettext_lazy("Returns token probabilities.")
     )
-    web_search = models.BooleanField(default=False, help_text=gettext_lazy("Takes web_search_options."))
+    audio = models.BooleanField(
+        gettext_lazy("audio"), default=False, help_text=gettext_lazy("Takes audio input (WAV, MP3).")
+    )
+    files = models.BooleanField(
+        gettext_lazy("files"), default=False, help_text=gettext_lazy("Reads PDF files; others get the extracted text.")
+    )
+    web_search = models.BooleanField(
+        gettext_lazy("web search"), default=False, help_text=gettext_lazy("Takes web_search_options.")
+    )
     context_length = models.PositiveIntegerField(
-        null=True, blank=True, help_text=gettext_lazy("Tokens in the context window.")
+        gettext_lazy("context length"), null=True, blank=True, help_text=gettext_lazy("Tokens in the context window.")
     )
     max_output_tokens = models.PositiveIntegerField(
-        null=True, blank=True, help_text=gettext_lazy("Longest answer in tokens.")
+        gettext_lazy("max output tokens"), null=True, blank=True, help_text=gettext_lazy("Longest answer in tokens.")
     )
     # Set when an admin edits the abilities: refreshing the model list leaves them alone then.
     abilities_by_hand = models.BooleanField(
+        gettext_lazy("abilities by hand"),
         default=False,
         help_text=gettext_lazy("The abilities were set by an admin; untick to take them from GET /models again."),
     )
     # What the provider charges, per million tokens, in the site's currency (teams.TeamSettings):
     # costs and cost budgets are reckoned from these. Empty: costs nothing.
     price_input = models.DecimalField(
-        "input price",
+        gettext_lazy("input price"),
         max_digits=12,
         decimal_places=4,
         null=True,
@@ -98,7 +119,7 @@ class LanguageModel(models.Model):
         help_text=gettext_lazy("Per million prompt tokens."),
     )
     price_cached_input = models.DecimalField(
-        "cached input price",
+        gettext_lazy("cached input price"),
         max_digits=12,
         decimal_places=4,
         null=True,
@@ -106,18 +127,20 @@ class LanguageModel(models.Model):
         help_text=gettext_lazy("Per million cached prompt tokens; the input price when empty."),
     )
     price_output = models.DecimalField(
-        "output price",
+        gettext_lazy("output price"),
         max_digits=12,
         decimal_places=4,
         null=True,
         blank=True,
         help_text=gettext_lazy("Per million answer tokens."),
     )
-    created = models.DateTimeField(auto_now_add=True)
+    created = models.DateTimeField(gettext_lazy("created"), auto_now_add=True)
 
     objects = LanguageModelQuerySet.as_manager()
 
     class Meta:
+        verbose_name = gettext_lazy("language model")
+        verbose_name_plural = gettext_lazy("language models")
         ordering = ["provider__name", "name"]
         constraints = [
             models.UniqueConstraint(fields=["provider", "name"], name="unique_model_per_provider"),

@@ -28,11 +28,23 @@ class AuditEntry(models.Model):
     )
     # Kept as ids and a title too: the record outlives the conversation it is about.
     conversation = models.ForeignKey(
-        "chat.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "chat.Conversation",
+        verbose_name=gettext_lazy("conversation"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    conversation_code = models.UUIDField(null=True, blank=True)
+    conversation_code = models.UUIDField(gettext_lazy("conversation code"), null=True, blank=True)
     conversation_title = models.CharField(gettext_lazy("conversation"), max_length=200, blank=True)
-    message = models.ForeignKey("chat.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.ForeignKey(
+        "chat.Message",
+        verbose_name=gettext_lazy("message"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     view = models.CharField(gettext_lazy("where"), max_length=12, choices=View.choices)
     reason = models.TextField(gettext_lazy("reason"), blank=True)
     at = models.DateTimeField(gettext_lazy("when"), auto_now_add=True, db_index=True)

@@ -9,6 +9,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 
 def new_token() -> str:
@@ -17,18 +18,24 @@ def new_token() -> str:
 
 
 class Share(models.Model):
-    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    token = models.CharField(gettext_lazy("token"), max_length=64, unique=True, default=new_token, editable=False)
     # Deleting the conversation deletes its links: what is deleted is not read elsewhere.
-    conversation = models.ForeignKey("chat.Conversation", on_delete=models.CASCADE, related_name="shares")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares")
-    title = models.CharField(max_length=200)  # the conversation's, when shared
-    snapshot = models.JSONField()
-    message_count = models.PositiveIntegerField(default=0)
-    shared = models.DateTimeField()  # when the snapshot was taken (shared, or last updated)
-    created = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    conversation = models.ForeignKey(
+        "chat.Conversation", verbose_name=gettext_lazy("conversation"), on_delete=models.CASCADE, related_name="shares"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=gettext_lazy("owner"), on_delete=models.CASCADE, related_name="shares"
+    )
+    title = models.CharField(gettext_lazy("title"), max_length=200)  # the conversation's, when shared
+    snapshot = models.JSONField(gettext_lazy("snapshot"))
+    message_count = models.PositiveIntegerField(gettext_lazy("message count"), default=0)
+    shared = models.DateTimeField(gettext_lazy("shared"))  # when the snapshot was taken (shared, or last updated)
+    created = models.DateTimeField(gettext_lazy("created"), auto_now_add=True)
+    revoked_at = models.DateTimeField(gettext_lazy("revoked at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = gettext_lazy("share")
+        verbose_name_plural = gettext_lazy("shares")
         ordering = ["-shared"]
         constraints = [
             models.UniqueConstraint(

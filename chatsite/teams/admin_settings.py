@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.core.validators import DomainNameValidator
 from django.shortcuts import redirect
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from chatsite.lib.adminaccess import ModelAdmin
 from chatsite.lib.text import TextRefused, check_text
@@ -63,9 +63,12 @@ class TeamSettingsForm(forms.ModelForm):
 class TeamSettingsAdmin(ModelAdmin):
     form = TeamSettingsForm
     fieldsets = (
-        ("Sign-up", {"fields": ("signup", "signup_domains")}),
-        ("Conversations", {"fields": ("transcript_reading", "show_readers", "members_may_delete", "retention_days")}),
-        ("Costs", {"fields": ("currency",)}),
+        (gettext_lazy("Sign-up"), {"fields": ("signup", "signup_domains")}),
+        (
+            gettext_lazy("Conversations"),
+            {"fields": ("transcript_reading", "show_readers", "members_may_delete", "retention_days")},
+        ),
+        (gettext_lazy("Costs"), {"fields": ("currency",)}),
     )
 
     def has_add_permission(self, request) -> bool:

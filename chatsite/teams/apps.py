@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class TeamsConfig(AppConfig):
     name = "chatsite.teams"
     label = "teams"
-    verbose_name = "Teams"
+    verbose_name = gettext_lazy("Teams")
 
     def ready(self) -> None:
         # access: keeps every process's copy of the access rules in step (see access.py);

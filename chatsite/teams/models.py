@@ -34,30 +34,39 @@ class TeamSettings(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
     signup = models.CharField(gettext_lazy("sign-up"), max_length=12, choices=Signup.choices, default=Signup.ADMIN)
     signup_domains = models.CharField(
-        "sign-up domains",
+        gettext_lazy("sign-up domains"),
         max_length=500,
         blank=True,
         help_text=gettext_lazy("For sign-up by domain: e.g. example.com, lab.example.org (comma-separated)."),
     )
-    transcript_reading = models.CharField(max_length=8, choices=Reading.choices, default=Reading.ON)
+    transcript_reading = models.CharField(
+        gettext_lazy("transcript reading"), max_length=8, choices=Reading.choices, default=Reading.ON
+    )
     show_readers = models.BooleanField(
-        "users see who read their conversations", default=True, help_text=gettext_lazy("On their profile page.")
+        gettext_lazy("users see who read their conversations"),
+        default=True,
+        help_text=gettext_lazy("On their profile page."),
     )
     members_may_delete = models.BooleanField(
-        "members may delete their conversations",
+        gettext_lazy("members may delete their conversations"),
         default=True,
         help_text=gettext_lazy("Off for teams that must keep records: deleting then archives."),
     )
     retention_days = models.PositiveIntegerField(
+        gettext_lazy("retention days"),
         null=True,
         blank=True,
         help_text=gettext_lazy("Delete conversations older than this many days (manage.py pruneconversations)."),
     )
     currency = models.CharField(
-        max_length=3, default="USD", help_text=gettext_lazy("For prices and costs, e.g. USD, EUR, CNY, JPY.")
+        gettext_lazy("currency"),
+        max_length=3,
+        default="USD",
+        help_text=gettext_lazy("For prices and costs, e.g. USD, EUR, CNY, JPY."),
     )
     title_model = models.ForeignKey(
         "providers.LanguageModel",
+        verbose_name=gettext_lazy("title model"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -85,9 +94,12 @@ class TeamSettings(models.Model):
 class Team(models.Model):
     """A Django group with chatsite's rules: its admins, the models it may use, its retention."""
 
-    group = models.OneToOneField(Group, on_delete=models.CASCADE, primary_key=True, related_name="team")
+    group = models.OneToOneField(
+        Group, verbose_name=gettext_lazy("group"), on_delete=models.CASCADE, primary_key=True, related_name="team"
+    )
     admins = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("admins"),
         blank=True,
         related_name="administered_teams",
         help_text=gettext_lazy(
@@ -95,21 +107,29 @@ class Team(models.Model):
         ),
     )
     allowed_models = models.ManyToManyField(
-        "providers.LanguageModel", blank=True, related_name="teams", help_text=gettext_lazy("Models this team may use.")
+        "providers.LanguageModel",
+        verbose_name=gettext_lazy("allowed models"),
+        blank=True,
+        related_name="teams",
+        help_text=gettext_lazy("Models this team may use."),
     )
     allowed_providers = models.ManyToManyField(
         "providers.Provider",
+        verbose_name=gettext_lazy("allowed providers"),
         blank=True,
         related_name="teams",
         help_text=gettext_lazy("Providers whose every model it may use."),
     )
     retention_days = models.PositiveIntegerField(
+        gettext_lazy("retention days"),
         null=True,
         blank=True,
         help_text=gettext_lazy("Delete its members' conversations older than this (overrides the site's)."),
     )
 
     class Meta:
+        verbose_name = gettext_lazy("team")
+        verbose_name_plural = gettext_lazy("teams")
         ordering = ["group__name"]
 
     def __str__(self) -> str:
@@ -119,10 +139,14 @@ class Team(models.Model):
 class TeamProviderKey(models.Model):
     """The key a team's members use for a provider, so their usage is billed to the team's account."""
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="provider_keys")
-    provider = models.ForeignKey("providers.Provider", on_delete=models.CASCADE, related_name="team_keys")
+    team = models.ForeignKey(
+        Team, verbose_name=gettext_lazy("team"), on_delete=models.CASCADE, related_name="provider_keys"
+    )
+    provider = models.ForeignKey(
+        "providers.Provider", verbose_name=gettext_lazy("provider"), on_delete=models.CASCADE, related_name="team_keys"
+    )
     # Write-only in the admin, like the provider's own key, and encrypted in the database.
-    api_key = EncryptedTextField(max_length=500)
+    api_key = EncryptedTextField(gettext_lazy("API key"), max_length=500)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "provider"], name="one_key_per_team_and_provider")]
@@ -136,15 +160,26 @@ class Budget(models.Model):
     """Limits for one user, or for one team (all its members together). Empty: no limit."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("user"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="budgets",
     )
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
-    messages_per_minute = models.PositiveIntegerField(null=True, blank=True)
-    tokens_per_day = models.PositiveBigIntegerField(null=True, blank=True)
-    tokens_per_month = models.PositiveBigIntegerField(null=True, blank=True)
-    cost_per_month = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    team = models.ForeignKey(
+        Team, verbose_name=gettext_lazy("team"), null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+    )
+    messages_per_minute = models.PositiveIntegerField(gettext_lazy("messages per minute"), null=True, blank=True)
+    tokens_per_day = models.PositiveBigIntegerField(gettext_lazy("tokens per day"), null=True, blank=True)
+    tokens_per_month = models.PositiveBigIntegerField(gettext_lazy("tokens per month"), null=True, blank=True)
+    cost_per_month = models.DecimalField(
+        gettext_lazy("cost per month"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
 
     class Meta:
+        verbose_name = gettext_lazy("budget")
+        verbose_name_plural = gettext_lazy("budgets")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(user__isnull=True, team__isnull=False)
@@ -174,28 +209,43 @@ class DailyUsage(models.Model):
     and deletions, and stay one row per day and name for the reports.
     """
 
-    day = models.DateField()
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="daily_usage")
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="daily_usage")
-    team_name = models.CharField(max_length=150, blank=True)  # "" when billed to no team
-    provider_name = models.CharField(max_length=100)
-    model_name = models.CharField(max_length=200)
-    requests = models.PositiveIntegerField(default=0)
-    estimated_requests = models.PositiveIntegerField(default=0)  # whose counts the provider did not send
-    prompt_tokens = models.PositiveBigIntegerField(default=0)
-    cached_tokens = models.PositiveBigIntegerField(default=0)
-    completion_tokens = models.PositiveBigIntegerField(default=0)
-    total_tokens = models.PositiveBigIntegerField(default=0)
-    cost = models.DecimalField(max_digits=16, decimal_places=6, default=Decimal(0))
+    day = models.DateField(gettext_lazy("day"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("user"),
+        on_delete=models.CASCADE,
+        related_name="daily_usage",
+    )
+    team = models.ForeignKey(
+        Team,
+        verbose_name=gettext_lazy("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="daily_usage",
+    )
+    team_name = models.CharField(gettext_lazy("team name"), max_length=150, blank=True)  # "" when billed to no team
+    provider_name = models.CharField(gettext_lazy("provider name"), max_length=100)
+    model_name = models.CharField(gettext_lazy("model name"), max_length=200)
+    requests = models.PositiveIntegerField(gettext_lazy("requests"), default=0)
+    estimated_requests = models.PositiveIntegerField(
+        gettext_lazy("estimated requests"), default=0
+    )  # whose counts the provider did not send
+    prompt_tokens = models.PositiveBigIntegerField(gettext_lazy("prompt tokens"), default=0)
+    cached_tokens = models.PositiveBigIntegerField(gettext_lazy("cached tokens"), default=0)
+    completion_tokens = models.PositiveBigIntegerField(gettext_lazy("completion tokens"), default=0)
+    total_tokens = models.PositiveBigIntegerField(gettext_lazy("total tokens"), default=0)
+    cost = models.DecimalField(gettext_lazy("cost"), max_digits=16, decimal_places=6, default=Decimal(0))
 
     class Meta:
+        verbose_name = gettext_lazy("daily usage")
+        verbose_name_plural = gettext_lazy("daily usage")
         constraints = [
             models.UniqueConstraint(
                 fields=["day", "user", "team_name", "provider_name", "model_name"], name="one_usage_row_per_day"
             )
         ]
         indexes = [models.Index(fields=["day", "team_name"]), models.Index(fields=["user", "day"])]
-        verbose_name_plural = gettext_lazy("daily usage")
 
     def __str__(self) -> str:
         return f"{self.day} {self.user} {self.model_name}"
