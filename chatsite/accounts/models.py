@@ -83,6 +83,7 @@ class Invite(models.Model):
     class Meta:
         ordering = ["-created"]
         verbose_name = gettext_lazy("invitation")
+        verbose_name_plural = gettext_lazy("invitations")
 
     def __str__(self) -> str:
         return f"Invitation {self.pk} to {self.team or 'chatsite'}" + (f" for {self.email}" if self.email else "")

@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class ChatConfig(AppConfig):
     name = "chatsite.chat"
+    verbose_name = gettext_lazy("Chat")
     label = "chat"
 
     def ready(self) -> None:

@@ -151,6 +151,7 @@ class TeamProviderKey(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "provider"], name="one_key_per_team_and_provider")]
         verbose_name = gettext_lazy("team provider key")
+        verbose_name_plural = gettext_lazy("team provider keys")
 
     def __str__(self) -> str:
         return f"{self.team} → {self.provider}"

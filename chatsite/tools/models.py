@@ -54,6 +54,7 @@ class HttpTool(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = gettext_lazy("HTTP tool")
+        verbose_name_plural = gettext_lazy("HTTP tools")
 
     def __str__(self) -> str:
         return self.name
