@@ -94,6 +94,7 @@ def test_a_backup_taken_while_the_server_runs_restores_into_a_working_site(brows
         page.wait_for_function("() => window.__sockets.some((s) => s.readyState === WebSocket.OPEN)")
         page.set_input_files("#attach-input", str(picture))
         expect(page.locator(".attachment-tray")).to_be_visible()
+        expect(page.locator("#attachment-tray .attachment-pending.is-uploading")).to_have_count(0)  # uploaded
         page.fill("#composer-input", "Keep this picture")
         page.press("#composer-input", "Enter")
         expect(page.locator('article[data-role="assistant"]').last).to_have_attribute("data-status", "complete")
