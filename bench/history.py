@@ -13,6 +13,7 @@ Playwright). Prints the medians and the ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -28,11 +29,15 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=5000, help="messages of the long conversation")
     args = parser.parse_args()
 
+    import django
     import httpx
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, log_in
     from tests.server import ChatServer
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+    django.setup()  # tests.test_history imports the models (the seeding runs in the server's own shell)
     from tests.test_history import seed_conversation
     from tests.upstream import Upstream
 

@@ -51,15 +51,21 @@ def saved_answer(server: ChatServer) -> tuple[str, str, str]:
     return row
 
 
-@pytest.mark.parametrize("command", ["serve", "daphne"])
-def test_sigterm_saves_each_answer_whole_as_interrupted_tells_the_tabs_and_exits(browser, own_upstream, command):
+@pytest.mark.parametrize(
+    ("command", "signum"),
+    [("serve", signal.SIGTERM), ("daphne", signal.SIGTERM), ("serve", signal.SIGINT)],  # SIGINT: Ctrl-C
+    ids=["serve", "daphne", "serve-ctrl-c"],
+)
+def test_sigterm_saves_each_answer_whole_as_interrupted_tells_the_tabs_and_exits(
+    browser, own_upstream, command, signum
+):
     own_upstream.set_default(tokens=TOKENS, delay=0.02)
     server = start_server(own_upstream, command)
     try:
         context, page = open_chat_and_send(browser, server, "A long one, please")
         expect(answer(page).locator(".message-body")).to_contain_text("t40", timeout=15_000)
         began = time.monotonic()
-        server.process.send_signal(signal.SIGTERM)
+        server.process.send_signal(signum)
         # The tab is told: the answer ends as interrupted, saying why, and the socket closes
         # with "service restart" (the page then tries to reconnect).
         expect(answer(page)).to_have_attribute("data-status", "interrupted", timeout=10_000)
