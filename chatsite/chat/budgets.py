@@ -9,12 +9,12 @@ the budget rows it checks, so two tabs (or two processes) cannot both spend the 
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import formats, timezone
 from django.utils.translation import gettext, gettext_lazy
 
@@ -53,13 +53,21 @@ def estimate(texts: list[str], parameters: dict) -> int:
 class Budgets:
     """The budgets of one batch's users and teams (read and locked once), and the turns it admits."""
 
-    def __init__(self, rules: Rules, user_ids: set[int], *, lock: bool = True) -> None:
+    def __init__(self, rules: Rules, user_ids: set[int], *, lock: bool = True, count_answers: bool = False) -> None:
+        """count_answers: also count each user's streaming answers (self.answers), for their cap."""
         self.rules = rules
         self.by_user: dict[int, Budget] = {}
         self.by_team: dict[int, Budget] = {}
-        if not rules.any_budget:
-            return
-        team_ids = {team for user in user_ids for team in rules.teams_of.get(user, ())}
+        self.answers: Counter[int] = Counter()
+        self.users: defaultdict[int, _Tally] = defaultdict(_Tally)
+        self.teams: defaultdict[int, _Tally] = defaultdict(_Tally)
+        if rules.any_budget:
+            self._read(user_ids, lock)
+        if count_answers or self.by_user or self.by_team:
+            self._read_streaming(user_ids)
+
+    def _read(self, user_ids: set[int], lock: bool) -> None:
+        team_ids = {team for user in user_ids for team in self.rules.teams_of.get(user, ())}
         # Locked until the batch commits: another process checking them waits for this one's
         # reservations (on SQLite the one writer already orders batches).
         budgets = Budget.objects.filter(Q(user__in=user_ids) | Q(team__in=team_ids))
@@ -71,8 +79,6 @@ class Budgets:
         if not (self.by_user or self.by_team):
             return
         self.today, month_start, self.day_end, self.month_end = periods()
-        self.users: defaultdict[int, _Tally] = defaultdict(_Tally)
-        self.teams: defaultdict[int, _Tally] = defaultdict(_Tally)
         spent = DailyUsage.objects.filter(day__gte=month_start).filter(
             Q(user__in=list(self.by_user)) | Q(team__in=list(self.by_team))
         )
@@ -84,19 +90,25 @@ class Budgets:
                 tally.month_cost += cost
                 if day == self.today:
                     tally.day_tokens += tokens
-        streaming = Message.objects.filter(status=Message.Status.STREAMING, reserved_tokens__gt=0)
-        for user, held in (
-            streaming.filter(conversation__owner__in=list(self.by_user))
-            .values_list("conversation__owner")
-            .annotate(held=Sum("reserved_tokens"))
-        ):
-            self.users[user].held_tokens += held
-        for team, held in (
-            streaming.filter(billed_team__in=list(self.by_team))
-            .values_list("billed_team")
-            .annotate(held=Sum("reserved_tokens"))
-        ):
-            self.teams[team].held_tokens += held
+
+    def _read_streaming(self, user_ids: set[int]) -> None:
+        """The answers streaming now, in one query for the cap and the budgets: how many each user
+        has, and what they hold back of their own and their teams' budgets. Counted in the
+        database, which every process shares."""
+        streaming = (
+            Message.objects.filter(status=Message.Status.STREAMING)
+            .filter(Q(conversation__owner__in=user_ids) | Q(billed_team__in=list(self.by_team)))
+            .order_by()
+            .values_list("conversation__owner", "billed_team")
+            .annotate(count=Count("id"), held=Sum("reserved_tokens"))
+        )
+        for owner, team, count, held in streaming:
+            if owner in user_ids:
+                self.answers[owner] += count
+            if owner in self.by_user:
+                self.users[owner].held_tokens += held or 0
+            if team in self.by_team:
+                self.teams[team].held_tokens += held or 0
 
     def admit(self, user, team_id: int | None, tokens: int, model: LanguageModel) -> None:
         """Hold `tokens` back for a new answer of this user's, billed to this team, or OverBudget."""

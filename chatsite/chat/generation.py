@@ -107,7 +107,12 @@ class Growing:
 
 class Generation:
     def __init__(
-        self, runtime: Runtime, conversation_code, answer: Message, plan: RequestPlan, language: str | None = None
+        self,
+        runtime: Runtime,
+        conversation_code,
+        answer: Message,
+        plan: RequestPlan,
+        language: str | None = None,
     ):
         self.runtime = runtime
         self.language = language or settings.LANGUAGE_CODE  # of the asker: the answer's errors are in it
@@ -143,6 +148,11 @@ class Generation:
         self.error_kind: str | None = None  # a provider's failure, for the metrics and the log
         self.stop_requested = False
         self.task: asyncio.Task | None = None
+        # Started as soon as its turn is decided (runner.py), so the request goes out at once;
+        # but nothing is published, saved or answered before the turn is written and its
+        # frames have reached the tabs (release). A turn that is not written abandons it.
+        self.released = asyncio.Event()
+        self.abandoned = False
         # What the flusher last wrote (saving.Flusher).
         self.saved_parts = 0
         self.last_write = time.monotonic()
@@ -157,6 +167,20 @@ class Generation:
         """Stop the answer (a user's stop frame): the provider's request is closed, the text kept."""
         if self.task and not self.task.done():
             self.stop_requested = True
+            self.task.cancel()
+
+    def committed(self) -> None:
+        """Its turn is written: it is one of the process's answers from now on (saved, reaped)."""
+        self.runtime.generations[self.answer.pk] = self
+
+    def release(self) -> None:
+        """The turn's frames are out (or nobody waits for them): the answer may be shown."""
+        self.released.set()
+
+    def abandon(self) -> None:
+        """Its turn was not written: close the request; nothing is saved or sent."""
+        self.abandoned = True
+        if self.task and not self.task.done():
             self.task.cancel()
 
     def interrupt(self) -> None:
@@ -223,7 +247,9 @@ class Generation:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
             try:
-                await self._finish(started)
+                if not self.abandoned:
+                    await self.released.wait()
+                    await self._finish(started)
             finally:
                 await self.layer.group_discard(events.control_group(self.conversation), control)
                 self.runtime.generations.pop(answer.pk, None)
@@ -413,6 +439,8 @@ class Generation:
                         self.last_usage = event
                         for field, before in self.usage_before.items():
                             setattr(answer, field, (before + getattr(event, field)) or None)
+                if not self.released.is_set():
+                    await self.released.wait()
                 await self._publish_pending()
         finally:
             # Closes the HTTP response at once: the provider stops generating (and billing).
@@ -473,6 +501,7 @@ class Generation:
         """Control messages from any socket in any process: stop, resync."""
         while True:
             event = await self.layer.receive(channel)
+            await self.released.wait()
             kind = event.get("type")
             if kind == events.STOP:
                 self.stop()

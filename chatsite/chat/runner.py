@@ -10,8 +10,10 @@ this way, for the browser and any later API alike, so every rule about turns is 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
@@ -22,6 +24,7 @@ from chatsite.chat import turns
 from chatsite.chat.payloads import turn_frames
 
 if TYPE_CHECKING:
+    from chatsite.chat.generation import Generation
     from chatsite.chat.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -35,9 +38,9 @@ class TurnRunner:
         self.waiting: list[tuple[turns.Ask, asyncio.Future]] = []
         self.task: asyncio.Task | None = None
 
-    async def take(self, ask: turns.Ask) -> tuple[turns.Turn, list[dict]]:
-        """The turn and its frames for the conversation's group, its answer already streaming;
-        or ChatError."""
+    async def take(self, ask: turns.Ask) -> tuple[turns.Turn, list[dict], Callable[[], None]]:
+        """The turn, its frames for the conversation's group, and what to call once they are sent
+        (its answer streams already, and is shown from then on); or ChatError."""
         if self.runtime.closing:
             raise turns.ChatError(RESTARTING)
         future = asyncio.get_running_loop().create_future()
@@ -48,31 +51,68 @@ class TurnRunner:
         self.waiting.append((ask, future))
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._drain())
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result()[2]()  # the asker went before showing its turn: show the answer anyway
+            raise
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         while self.waiting:
             batch, self.waiting = self.waiting, []
+            # The requests start as soon as their turns are decided, while the database thread
+            # writes them: the provider need not wait for the write (about a millisecond).
+            early: dict[int, Generation] = {}
+            taking = [True]
+
+            def start_early(decided: dict[int, turns.Turn], batch=batch, early=early, taking=taking) -> None:
+                if not taking[0]:  # the write is over (never: see below); start nothing unwatched
+                    return
+                for i, turn in decided.items():
+                    early[i] = self.runtime.start_generation(turn, batch[i][0].language, written=False)
+
+            # Run in this task's context, not the database thread's (asgiref marks that one as
+            # inside its thread: a generation started there could never reach the database).
+            context = contextvars.copy_context()
+
+            def planned(decided: dict[int, turns.Turn], context=context) -> None:  # in the database thread
+                loop.call_soon_threadsafe(start_early, decided, context=context)
+
             try:
-                results = await _take_all([ask for ask, _ in batch])
+                results = await _take_all([ask for ask, _ in batch], planned)
             except Exception:
                 # take_many answers each ask; this is a bug or a database that is gone.
                 log.exception("a batch of %d turns failed", len(batch))
                 results = [turns.ChatError(turns.FAILED)] * len(batch)
-            for (ask, future), result in zip(batch, results, strict=True):
+            # start_early has run: the loop runs callbacks in the order they came, and the thread
+            # asked for it before it returned.
+            taking[0] = False
+            for i, ((ask, future), result) in enumerate(zip(batch, results, strict=True)):
+                generation = early.pop(i, None)
                 if isinstance(result, turns.ChatError):
+                    if generation is not None:
+                        generation.abandon()
                     if not future.done():
                         future.set_exception(result)
                     continue
                 # Started here, not by the socket: an answer whose tab has gone still streams.
-                self.runtime.start_generation(result[0], ask.language)
-                if not future.done():
-                    future.set_result(result)
+                if generation is not None and generation.answer is result[0].answer:
+                    generation.committed()
+                else:  # written by a later try than the one started early
+                    if generation is not None:
+                        generation.abandon()
+                    generation = self.runtime.start_generation(result[0], ask.language)
+                if future.done():  # the asker has gone: nobody shows the turn
+                    generation.release()
+                else:
+                    future.set_result((*result, generation.release))
 
 
 @database_sync_to_async
-def _take_all(asks: list[turns.Ask]) -> list:
+def _take_all(asks: list[turns.Ask], planned: turns.Planned) -> list:
     return [
         result if isinstance(result, turns.ChatError) else (result, turn_frames(result))
-        for result in turns.take_many(asks)
+        for result in turns.take_many(asks, planned)
     ]

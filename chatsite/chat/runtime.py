@@ -75,10 +75,14 @@ class Runtime:
         low = settings.STREAM_COALESCE_MS / 1000
         return max(low, min(settings.STREAM_COALESCE_MAX_MS / 1000, len(self.generations) / settings.STREAM_FRAME_RATE))
 
-    def start_generation(self, turn: Turn, language: str | None = None) -> Generation:
+    def start_generation(self, turn: Turn, language: str | None = None, *, written: bool = True) -> Generation:
+        """The turn's answer, streaming but not shown until generation.release(). written=False:
+        the turn is still being written, and generation.committed() or abandon() says how that
+        ended."""
         self.start()
         generation = Generation(self, turn.conversation.code, turn.answer, turn.plan, language)
-        self.generations[turn.answer.pk] = generation
+        if written:
+            generation.committed()
         generation.start()
         return generation
 
