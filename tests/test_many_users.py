@@ -242,6 +242,62 @@ async def test_the_flusher_writes_row_by_row_when_one_answer_cannot_be_stored(al
     assert (row.text, row.status) == ("bad", "error")
 
 
+REFUSING_TRIGGER = {
+    # A real refusal by the database, after the turn was decided (its request already started).
+    "sqlite": [
+        "CREATE TRIGGER refuse_message BEFORE INSERT ON chat_message WHEN NEW.text = 'refuse me' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_message() RETURNS trigger AS $$ BEGIN IF NEW.text = 'refuse me' THEN "
+        "RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_message BEFORE INSERT ON chat_message FOR EACH ROW EXECUTE FUNCTION refuse_message()",
+    ],
+}
+DROP_TRIGGER = {
+    "sqlite": ["DROP TRIGGER refuse_message"],
+    "postgresql": ["DROP TRIGGER refuse_message ON chat_message", "DROP FUNCTION refuse_message()"],
+}
+
+
+@sync_to_async
+def run_sql(statements: list[str]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+async def test_a_turn_the_database_refuses_after_its_request_started_leaves_no_answer_behind(alice, model, upstream):
+    from django.db import connection
+
+    code = await new_conversation(alice, model)
+    socket = await subscribed(alice, code)
+    await run_sql(REFUSING_TRIGGER[connection.vendor])
+    try:
+        await socket.send_json_to({"type": "send", "conversation": code, "text": "refuse me"})
+        frames = await frames_until(socket, lambda f: f["type"] in ("error", "done"))
+        assert frames[-1]["type"] == "error" and "could not take this message" in frames[-1]["error"]
+        # The answer started early is abandoned: no frame of it, no row, nothing left streaming.
+        assert not [f for f in frames if f["type"] in ("message", "delta")]
+        for _ in range(50):
+            if not [t for t in asyncio.all_tasks() if t.get_name().startswith("generation-")]:
+                break
+            await asyncio.sleep(0.02)
+        assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("generation-")]
+        assert not current().generations
+        assert await Message.objects.filter(conversation__code=code).acount() == 0
+        assert await socket.receive_nothing(timeout=0.2)
+    finally:
+        await run_sql(DROP_TRIGGER[connection.vendor])
+    # The next message is taken and answered as usual.
+    await socket.send_json_to({"type": "send", "conversation": code, "text": "hello"})
+    frames = await answered(socket)
+    assert answer_text(frames) == "Hello, world!" and frames[-1]["message"]["status"] == "complete"
+    await socket.disconnect()
+
+
 # -- 3. unexpected frames never kill the socket --------------------------------------------------
 
 
