@@ -35,8 +35,8 @@ def nginx_site(backends: list[int], https_port: int, http_port: int, certificate
     site = (DEPLOY / "nginx.conf").read_text()
     replacements = [
         (
-            "    server 127.0.0.1:8001;\n    server 127.0.0.1:8002;\n",
-            "".join(f"    server 127.0.0.1:{p};\n" for p in backends),
+            "    server 127.0.0.1:8001 max_fails=0;\n    server 127.0.0.1:8002 max_fails=0;\n",
+            "".join(f"    server 127.0.0.1:{p} max_fails=0;\n" for p in backends),
         ),
         (
             "    listen 443 ssl http2;\n    listen [::]:443 ssl http2;\n",

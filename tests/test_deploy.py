@@ -4,12 +4,15 @@ of deploy/chatsite@.service, sharing PostgreSQL, Redis and the uploads' folder.
 
 A stream started on one process is watched, stopped, reloaded and regenerated from the other;
 one process is killed mid-answer and the other marks its answer interrupted with the text saved
-so far. The files are used as they are, with only ports, paths and the certificate put in, so
-a change to them that breaks this breaks the test.
+so far; a file uploaded through one is sent and shown by the other. The files are used as they
+are, with only ports, paths and the certificate put in, so a change to them that breaks this
+breaks the test.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import signal
@@ -24,6 +27,7 @@ from playwright.sync_api import expect
 
 from tests.browser import INSTRUMENT, log_in
 from tests.deployment import start_nginx, unit
+from tests.samples import png_bytes
 from tests.server import ROOT, ChatServer, free_port
 from tests.upstream import Upstream
 from tests.wsclient import WebSocket
@@ -80,6 +84,11 @@ class Deployment:
                 pass
             assert time.monotonic() < deadline, (self.tmp / f"chatsite{instance}.log").read_text()[-3000:]
             time.sleep(0.1)
+
+    def halt(self, instance: int) -> None:
+        process = self.processes[instance - 1]
+        process.terminate()
+        process.wait(15)
 
     def start_nginx(self) -> None:
         self.nginx = start_nginx(self.tmp, self.ports, self.https_port, self.http_port)
@@ -227,3 +236,32 @@ def test_a_budget_counts_across_processes(browser, deployment):
     assert answers == 1  # the refused tab's turn saved nothing
     for tab in tabs:
         tab.close()
+
+
+def test_a_file_uploaded_through_one_process_is_sent_and_shown_by_the_other(browser, deployment, tmp_path):
+    site, upstream = deployment
+    picture = tmp_path / "red.png"
+    picture.write_bytes(png_bytes())
+    # Only process 1 runs while the picture is uploaded through nginx…
+    site.halt(2)
+    context, page = signed_in(browser, site)
+    page.set_input_files("#attach-input", picture)
+    tray = page.locator("#attachment-tray")
+    expect(tray.locator("img.attachment-thumb")).to_have_count(1)
+    expect(tray.locator(".attachment-pending.is-uploading")).to_have_count(0)  # uploaded
+    # …and only process 2 when it is sent and shown: it reads the file from the shared folder.
+    # (A rolling restart, quicker than nginx's default 10 s out after a failure: no 502.)
+    site.launch(2)
+    site.halt(1)
+    page.wait_for_function("() => window.__sockets.at(-1).readyState === WebSocket.OPEN", timeout=20_000)
+    upstream.script(tokens=["A red ", "rectangle."])
+    page.fill("#composer-input", "What is this?")
+    page.press("#composer-input", "Enter")
+    expect(page.locator('article[data-role="assistant"]').last).to_have_attribute(
+        "data-status", "complete", timeout=15_000
+    )
+    assert base64.b64encode(picture.read_bytes()).decode() in json.dumps(upstream.requests[-1]["json"])
+    thumb = page.locator('article[data-role="user"] img.attachment-thumb').last
+    thumb.evaluate("img => img.decode ? img.decode() : null")
+    assert thumb.evaluate("img => img.complete && img.naturalWidth") == 40
+    context.close()
