@@ -199,6 +199,9 @@ async def test_provider_failures_are_told_and_partial_text_kept(alice, conversat
     await start(socket, conversation)
     frames = await frames_until(socket, is_done)
     done = frames[-1]["message"]
+    # However fast it fails, the tab is shown the answer streaming first, then its end.
+    [shown] = [f["message"] for f in frames if f["type"] == "message" and f["message"]["id"] == done["id"]]
+    assert shown["status"] == "streaming" and not shown["error"]
     assert done["status"] == status
     assert done["error"]
     assert words.lower() in done["error"].lower()

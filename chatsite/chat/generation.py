@@ -197,27 +197,33 @@ class Generation:
         listener = asyncio.create_task(self._listen(control))
         started = time.monotonic()
         try:
-            self.request = await self._build()
-            body = self.request.body or {}
             try:
-                await self._stream(body, started)
-            except ProviderError as error:
-                # A provider that wants the other length-limit field says so in a 400: try once
-                # more with it, and remember it for the model.
-                retry = None if self.wrote else token_field_retry(body, error)
-                if retry is None:
-                    raise
-                body, field = retry
-                await self._stream(body, started)
-                await _remember_token_field(self.request.model_id, field)
-            # The tool loop: run what the model called, give it the results, let it go on.
-            rounds = 0
-            while calls := self.round.close(len(self.streams["text"].all())):
-                if rounds == settings.CHAT_TOOL_ROUNDS:
-                    raise ToolLimit(settings.CHAT_TOOL_ROUNDS)
-                rounds += 1
-                body = await self._run_round(body, calls)
-                await self._stream(body, started)
+                self.request = await self._build()
+                body = self.request.body or {}
+                try:
+                    await self._stream(body, started)
+                except ProviderError as error:
+                    # A provider that wants the other length-limit field says so in a 400: try once
+                    # more with it, and remember it for the model.
+                    retry = None if self.wrote else token_field_retry(body, error)
+                    if retry is None:
+                        raise
+                    body, field = retry
+                    await self._stream(body, started)
+                    await _remember_token_field(self.request.model_id, field)
+                # The tool loop: run what the model called, give it the results, let it go on.
+                rounds = 0
+                while calls := self.round.close(len(self.streams["text"].all())):
+                    if rounds == settings.CHAT_TOOL_ROUNDS:
+                        raise ToolLimit(settings.CHAT_TOOL_ROUNDS)
+                    rounds += 1
+                    body = await self._run_round(body, calls)
+                    await self._stream(body, started)
+            finally:
+                # Nothing of the answer changes before its turn is written and shown (a
+                # failure as fast as the write would otherwise reach the tabs before the turn).
+                if not self.abandoned:
+                    await self.released.wait()
             answer.status = Message.Status.COMPLETE
         except ProviderError as error:
             answer.status = Message.Status.ERROR
@@ -415,6 +421,8 @@ class Generation:
         )
         try:
             async for batch in reads:
+                if not self.released.is_set():
+                    await self.released.wait()
                 for event in batch:
                     if (field := STREAM_FIELDS.get(type(event))) is not None:
                         if not self.wrote:
@@ -439,8 +447,6 @@ class Generation:
                         self.last_usage = event
                         for field, before in self.usage_before.items():
                             setattr(answer, field, (before + getattr(event, field)) or None)
-                if not self.released.is_set():
-                    await self.released.wait()
                 await self._publish_pending()
         finally:
             # Closes the HTTP response at once: the provider stops generating (and billing).
