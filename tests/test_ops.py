@@ -118,7 +118,8 @@ def test_a_backup_taken_while_the_server_runs_restores_into_a_working_site(brows
         expect(page.locator("article[data-role='user'] .message-body")).to_have_text("Keep this picture")
         image = page.locator("article[data-role='user'] img.attachment-thumb")
         expect(image).to_be_visible()
-        assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) == 40  # the file came back
+        image.evaluate("img => img.decode ? img.decode() : null")  # loaded (visible is not loaded)
+        assert image.evaluate("img => img.complete && img.naturalWidth") == 40  # the file came back
         context.close()
     finally:
         restored.stop()
