@@ -65,11 +65,8 @@ class TurnRunner:
             # The requests start as soon as their turns are decided, while the database thread
             # writes them: the provider need not wait for the write (about a millisecond).
             early: dict[int, Generation] = {}
-            taking = [True]
 
-            def start_early(decided: dict[int, turns.Turn], batch=batch, early=early, taking=taking) -> None:
-                if not taking[0]:  # the write is over (never: see below); start nothing unwatched
-                    return
+            def start_early(decided: dict[int, turns.Turn], batch=batch, early=early) -> None:
                 for i, turn in decided.items():
                     early[i] = self.runtime.start_generation(turn, batch[i][0].language, written=False)
 
@@ -88,7 +85,6 @@ class TurnRunner:
                 results = [turns.ChatError(turns.FAILED)] * len(batch)
             # start_early has run: the loop runs callbacks in the order they came, and the thread
             # asked for it before it returned.
-            taking[0] = False
             for i, ((ask, future), result) in enumerate(zip(batch, results, strict=True)):
                 generation = early.pop(i, None)
                 if isinstance(result, turns.ChatError):
