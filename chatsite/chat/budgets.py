@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db import connections
+from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from chatsite.chat.models import Message
 from chatsite.chat.usage import CHARS_PER_TOKEN
+from chatsite.lib.sqlrows import placeholders
 from chatsite.providers.models import LanguageModel
 from chatsite.teams.access import Rules
 from chatsite.teams.models import Budget, DailyUsage, TeamSettings
@@ -95,13 +97,21 @@ class Budgets:
         """The answers streaming now, in one query for the cap and the budgets: how many each user
         has, and what they hold back of their own and their teams' budgets. Counted in the
         database, which every process shares."""
-        streaming = (
-            Message.objects.filter(status=Message.Status.STREAMING)
-            .filter(Q(conversation__owner__in=user_ids) | Q(billed_team__in=list(self.by_team)))
-            .order_by()
-            .values_list("conversation__owner", "billed_team")
-            .annotate(count=Count("id"), held=Sum("reserved_tokens"))
-        )
+        # In SQL by hand, like the turn's other reads (lib/sqlrows.py): the ORM's aggregate took
+        # most of a millisecond to build, for a query the database runs in tens of microseconds.
+        users, teams = sorted(user_ids), sorted(self.by_team)
+        where = f"c.owner_id IN ({placeholders(users)})" if users else "0 = 1"
+        if teams:
+            where += f" OR m.billed_team_id IN ({placeholders(teams)})"
+        connection = connections[Message.objects.db]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.owner_id, m.billed_team_id, COUNT(m.id), SUM(m.reserved_tokens)"  # noqa: S608 - only columns and placeholders go in
+                " FROM chat_message m JOIN chat_conversation c ON c.id = m.conversation_id"
+                f" WHERE m.status = %s AND ({where}) GROUP BY c.owner_id, m.billed_team_id",
+                [Message.Status.STREAMING.value, *users, *teams],
+            )
+            streaming = cursor.fetchall()
         for owner, team, count, held in streaming:
             if owner in user_ids:
                 self.answers[owner] += count
