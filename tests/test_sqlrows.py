@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -139,3 +139,34 @@ def test_streaming_answers_are_counted_as_the_orm_counts_them(alice, bob, charli
     assert budgets.users[alice.pk].held_tokens == 150
     assert budgets.teams[team.pk].held_tokens == 120
     assert bob.pk not in budgets.users  # no budget of his own
+
+
+def test_new_rows_are_written_as_bulk_create_writes_them(alice, full, model):
+    """Every field written (defaults, JSON, the creation time), each instance given its own
+    primary key, the conversation's key taken by its new messages; in batches past the
+    backend's parameter limit (SQLite's 999 at once: a few dozen messages a statement)."""
+    connection = connections["default"]
+    conversation = Conversation(owner=alice, model=model, parameters={"temperature": 0.2}, tools=["calculator"])
+    messages = [
+        Message(conversation=conversation, role="user", text=f"question {i} ✓", tool_calls=[{"i": i}])
+        for i in range(120)
+    ]
+    with transaction.atomic():
+        turns._CONVERSATIONS.insert(connection, [conversation])
+        turns._MESSAGES.insert(connection, messages)
+    assert conversation.pk is not None and not conversation._state.adding
+    assert fields_of(Conversation.objects.get(pk=conversation.pk)) == fields_of(conversation)
+    assert [m.pk for m in messages] == sorted({m.pk for m in messages})
+    stored = {m.pk: m for m in Message.objects.filter(conversation=conversation)}
+    assert len(stored) == 120
+    assert all(fields_of(stored[m.pk]) == fields_of(m) for m in messages)
+    assert stored[messages[7].pk].text == "question 7 ✓" and stored[messages[7].pk].status == Message.Status.COMPLETE
+
+
+def test_moving_conversations_up_changes_only_them(alice, bob, full, model):
+    theirs = Conversation.objects.create(owner=bob)
+    before = Conversation.objects.get(pk=theirs.pk).updated
+    later = timezone.now() + datetime.timedelta(minutes=5)
+    turns._CONVERSATIONS.touch(connections["default"], [full.pk], "updated", later)
+    assert Conversation.objects.get(pk=full.pk).updated == later
+    assert Conversation.objects.get(pk=theirs.pk).updated == before

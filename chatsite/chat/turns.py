@@ -566,7 +566,8 @@ def _save(plans: list[_Plan]) -> None:
         plan.conversation.model = plan.model
         # The conversation moves to the top of the list.
         plan.conversation.updated = now
-    Conversation.objects.bulk_create(created)
+    connection = connections[Message.objects.db]
+    _CONVERSATIONS.insert(connection, created)
     for plan in plans:
         if plan.delete_after is not None:
             plan.conversation.messages.filter(pk__gt=plan.delete_after.pk).delete()
@@ -585,7 +586,7 @@ def _save(plans: list[_Plan]) -> None:
                 ]
             )
     # One INSERT for every new message (all get their ids back).
-    Message.objects.bulk_create([message for plan in plans for message in plan.new])
+    _MESSAGES.insert(connection, [message for plan in plans for message in plan.new])
     for plan in plans:
         if plan.attachments:
             Attachment.objects.filter(pk__in=[a.pk for a in plan.attachments]).update(message=plan.new[0])
@@ -593,8 +594,7 @@ def _save(plans: list[_Plan]) -> None:
     # (bulk_update's CASE per row and field costs more to build than a burst's inserts); those
     # whose title or model changed get their own.
     moved = [plan.conversation.pk for plan in plans if not plan.created and not plan.conversation_changed]
-    if moved:
-        Conversation.objects.filter(pk__in=moved).update(updated=now)
+    _CONVERSATIONS.touch(connection, moved, "updated", now)
     for plan in plans:
         if plan.conversation_changed and not plan.created:
             conversation = plan.conversation
@@ -662,6 +662,7 @@ def _histories(conversations: list[Conversation]) -> dict[int, list[Message]]:
 
 
 _MESSAGES = sqlrows.Table(Message, "m")
+_CONVERSATIONS = sqlrows.Table(Conversation, "c")
 
 
 def _claim(user, attachment_codes) -> list[Attachment]:

@@ -1,10 +1,11 @@
-"""Model instances from hand-written SQL, made as the ORM makes them.
+"""Model instances read and written by hand-written SQL, as the ORM reads and writes them.
 
-For the few reads on the path every turn waits on: the ORM spends 250–650 µs building and
-compiling a small query that SQLite runs in 13–40 µs, and a follow-up's request waits on three
-of them. Here the SQL is written by hand, the selected columns come from the model's own fields,
-and each value goes through the converters the ORM would apply (the backend's, then the field's
-from_db_value) before Model.from_db. tests/test_sqlrows.py holds each read against the ORM's.
+For the few statements on the path every turn waits on: the ORM spends 250–650 µs building and
+compiling a small query that SQLite runs in 13–40 µs, and a follow-up waits on three reads and
+two writes. Here the SQL is written by hand and its columns come from the model's own fields;
+a value read goes through the converters the ORM would apply (the backend's, then the field's
+from_db_value) before Model.from_db, and a value written through the field's pre_save and
+get_db_prep_save, as bulk_create does. tests/test_sqlrows.py holds each against the ORM's.
 """
 
 from __future__ import annotations
@@ -61,6 +62,46 @@ class Table:
                 value = convert(value, column, connection)
             values[i] = value
         return self.model.from_db(connection.alias, self.names, values)
+
+    def insert(self, connection: BaseDatabaseWrapper, objects: list[models.Model]) -> None:
+        """INSERT new instances in one statement and set their primary keys, as bulk_create does
+        (no signals; a foreign key to an instance saved meanwhile takes its primary key)."""
+        if not objects:
+            return
+        pk = self.model._meta.pk
+        fields = [field for field in self.fields if field is not pk]
+        columns = ", ".join(field.column for field in fields)
+        row = f"({placeholders(fields)})"
+        # As many rows a statement as the backend takes parameters (bulk_create's batches).
+        size = max(1, connection.ops.bulk_batch_size(fields, objects))
+        for start in range(0, len(objects), size):
+            batch = objects[start : start + size]
+            params = []
+            for instance in batch:
+                instance._prepare_related_fields_for_save(operation_name="bulk_create")
+                params += [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+            values = ", ".join([row] * len(batch))
+            sql = f"INSERT INTO {self.model._meta.db_table} ({columns}) VALUES {values} RETURNING {pk.column}"  # noqa: S608 - only columns and placeholders go in
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                keys = cursor.fetchall()
+            # Rows come back in the order of VALUES on SQLite and PostgreSQL (bulk_create relies on it).
+            for instance, (key,) in zip(batch, keys, strict=True):
+                setattr(instance, pk.attname, key)
+                instance._state.adding = False
+                instance._state.db = connection.alias
+
+    def touch(self, connection: BaseDatabaseWrapper, keys: list, name: str, value) -> None:
+        """UPDATE one field of the rows with these primary keys to one value."""
+        if not keys:
+            return
+        field = self.model._meta.get_field(name)
+        pk = self.model._meta.pk.column
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {self.model._meta.db_table} SET {field.column} = %s WHERE {pk} IN ({placeholders(keys)})",  # noqa: S608 - only columns and placeholders go in
+                [field.get_db_prep_save(value, connection), *keys],
+            )
 
 
 def placeholders(values: Sequence) -> str:
