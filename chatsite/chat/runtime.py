@@ -22,6 +22,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import aiohttp
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connections
@@ -170,6 +171,9 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._spawned, return_exceptions=True)
         self._tasks = []
+        # A task cancelled while it waited on the database thread leaves its call running there;
+        # the thread takes calls in order, so this one returns once that has committed.
+        await database_sync_to_async(lambda: None)()
         if self._session is not None:
             await self._session.close()
 
