@@ -45,12 +45,12 @@ class ConversationQuerySet(models.QuerySet):
         codes = [code_field.get_db_prep_value(code, connection) for code in {code for _, code in wanted}]
         # One indexed IN per column rather than an OR of pairs; the pairs are matched here.
         sql = (
-            f"SELECT {conversations.columns()}, {language_models.columns()}, {providers.columns()},"  # noqa: S608 - only columns and placeholders go in
+            f"SELECT {conversations.columns}, {language_models.columns}, {providers.columns},"  # noqa: S608 - only columns and placeholders go in
             " EXISTS (SELECT 1 FROM chat_attachment a JOIN chat_message m ON a.message_id = m.id"
             " WHERE m.conversation_id = c.id)"
-            f" FROM {conversations.source()}"
-            f" LEFT JOIN {language_models.source()} ON lm.id = c.model_id"
-            f" LEFT JOIN {providers.source()} ON p.id = lm.provider_id"
+            f" FROM {conversations.source}"
+            f" LEFT JOIN {language_models.source} ON lm.id = c.model_id"
+            f" LEFT JOIN {providers.source} ON p.id = lm.provider_id"
             f" WHERE c.owner_id IN ({sqlrows.placeholders(owners)}) AND c.code IN ({sqlrows.placeholders(codes)})"
         )
         if lock and connection.features.has_select_for_update_of:

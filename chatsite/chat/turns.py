@@ -648,7 +648,7 @@ def _histories(conversations: list[Conversation]) -> dict[int, list[Message]]:
     ids = list(histories)
     # Primary keys grow with time, unlike timestamps that two rows may share.
     sql = (
-        f"SELECT {_MESSAGES.columns()} FROM {_MESSAGES.source()}"  # noqa: S608 - only columns and placeholders go in
+        f"SELECT {_MESSAGES.columns} FROM {_MESSAGES.source}"  # noqa: S608 - only columns and placeholders go in
         f" WHERE m.conversation_id IN ({sqlrows.placeholders(ids)}) ORDER BY m.id"
     )
     with connection.cursor() as cursor:

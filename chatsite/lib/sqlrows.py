@@ -26,18 +26,14 @@ class Table:
         self.fields = list(model._meta.concrete_fields)
         self.names = [field.attname for field in self.fields]
         self.pk_at = self.fields.index(model._meta.pk)
+        # The select list, `alias.column, …`, in the order make() reads them; `table alias`.
+        self.columns = ", ".join(f"{alias}.{field.column}" for field in self.fields)
+        self.source = f"{model._meta.db_table} {alias}"
+        self.written = [field for field in self.fields if field is not model._meta.pk]  # by insert()
         self._converters: dict[str, list] = {}  # by backend vendor
 
     def __len__(self) -> int:
         return len(self.fields)
-
-    def columns(self) -> str:
-        """The select list, `alias.column, …`, in the order make() reads them."""
-        return ", ".join(f"{self.alias}.{field.column}" for field in self.fields)
-
-    def source(self) -> str:
-        """`table alias`, for FROM and JOIN."""
-        return f"{self.model._meta.db_table} {self.alias}"
 
     def converters(self, connection: BaseDatabaseWrapper) -> list:
         if (found := self._converters.get(connection.vendor)) is None:
@@ -68,8 +64,7 @@ class Table:
         (no signals; a foreign key to an instance saved meanwhile takes its primary key)."""
         if not objects:
             return
-        pk = self.model._meta.pk
-        fields = [field for field in self.fields if field is not pk]
+        pk, fields = self.model._meta.pk, self.written
         columns = ", ".join(field.column for field in fields)
         row = f"({placeholders(fields)})"
         # As many rows a statement as the backend takes parameters (bulk_create's batches).
