@@ -15,6 +15,7 @@ from django.utils import timezone
 from chatsite.chat import turns
 from chatsite.chat.budgets import Budgets
 from chatsite.chat.models import Attachment, Conversation, Folder, Message
+from chatsite.providers.models import LanguageModel, Provider
 from chatsite.teams import access
 from chatsite.teams.models import Budget, Team
 from tests.conftest import SECRET
@@ -170,3 +171,18 @@ def test_moving_conversations_up_changes_only_them(alice, bob, full, model):
     turns._CONVERSATIONS.touch(connections["default"], [full.pk], "updated", later)
     assert Conversation.objects.get(pk=full.pk).updated == later
     assert Conversation.objects.get(pk=theirs.pk).updated == before
+
+
+def test_the_usable_models_read_for_a_new_chat_are_the_orms(provider, model):
+    """Visible models of enabled providers, in the ORM's order, each with its provider."""
+    other = Provider.objects.create(name="Another", base_url="http://127.0.0.1:9/v1", api_key="sk-other")
+    LanguageModel.objects.create(provider=other, name="z/visible")
+    LanguageModel.objects.create(provider=other, name="a/hidden", hidden=True)
+    off = Provider.objects.create(name="Off", base_url="http://127.0.0.1:9/v1", enabled=False)
+    LanguageModel.objects.create(provider=off, name="off/model")
+    expected = list(LanguageModel.objects.usable())
+    read = LanguageModel.objects.usable_list()
+    assert [m.name for m in read] == [m.name for m in expected] == ["z/visible", "test/model-a"]
+    assert [fields_of(m) for m in read] == [fields_of(m) for m in expected]
+    assert [fields_of(m.provider) for m in read] == [fields_of(m.provider) for m in expected]
+    assert read[1].provider.api_key == SECRET

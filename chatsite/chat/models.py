@@ -74,9 +74,9 @@ class ConversationQuerySet(models.QuerySet):
 
 @functools.cache
 def _turn_tables() -> tuple[sqlrows.Table, sqlrows.Table, sqlrows.Table]:
-    from chatsite.providers.models import LanguageModel, Provider
+    from chatsite.providers.models import tables
 
-    return sqlrows.Table(Conversation, "c"), sqlrows.Table(LanguageModel, "lm"), sqlrows.Table(Provider, "p")
+    return sqlrows.Table(Conversation, "c"), *tables()
 
 
 class Conversation(models.Model):

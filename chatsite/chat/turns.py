@@ -262,7 +262,7 @@ class _Models:
 
     def _load(self) -> dict[str, LanguageModel]:
         if self.by_code is None:
-            usable = list(LanguageModel.objects.usable())
+            usable = LanguageModel.objects.usable_list()
             self.by_code = {str(model.code): model for model in usable}
             self._default = next((model for model in usable if model.is_default), usable[0] if usable else None)
         return self.by_code
