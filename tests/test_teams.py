@@ -246,6 +246,23 @@ async def test_a_turn_with_tool_rounds_counts_every_round(alice, model, upstream
     assert row.prompt_tokens == sum(prompt_words(r) for r in rounds)  # both rounds, not only the last
 
 
+async def test_answers_ending_together_tell_each_user_their_own_budget_in_their_language(alice, bob, model, upstream):
+    """The budgets of answers that end together are read at once (budgetnews.py); each user is
+    still told only their own, in their own language."""
+    await Budget.objects.acreate(user=alice, tokens_per_day=100)
+    await Budget.objects.acreate(user=bob, tokens_per_day=50)
+    bob.language = "ja"
+    await bob.asave()
+    sockets = [await open_socket(alice), await open_socket(bob)]
+    await asyncio.gather(*(s.send_json_to({"type": "send", "text": "Hi there"}) for s in sockets))
+    told = [(await frames_until(s, lambda f: f["type"] == "budget", 5))[-1]["budget"] for s in sockets]
+    assert [b[0]["left"] for b in told] == ["94", "44"]  # each less the 6 their answer used
+    assert [b[0]["limit"] for b in told] == ["100", "50"]
+    assert [b[0]["label"] for b in told] == ["You: tokens today", "あなた：今日のトークン"]
+    for s in sockets:
+        await s.disconnect()
+
+
 async def test_the_composer_is_told_what_is_left(alice, model, upstream):
     await Budget.objects.acreate(user=alice, tokens_per_day=100)
     config = await sync_to_async(page_config)(alice)

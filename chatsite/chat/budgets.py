@@ -9,6 +9,7 @@ the budget rows it checks, so two tabs (or two processes) cannot both spend the 
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ from decimal import Decimal
 
 from django.db import connections
 from django.db.models import Q
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
 from chatsite.chat.models import Message
@@ -218,11 +219,26 @@ LABELS = {
 def remaining(rules: Rules, user_id: int) -> list[dict]:
     """What is left of the budgets that apply to this user, for the composer: one entry per
     limit, {"label", "left", "limit", "resets"} (ISO 8601)."""
+    return remaining_for(rules, {user_id: None})[user_id]
+
+
+def remaining_for(rules: Rules, users: dict[int, str | None]) -> dict[int, list[dict]]:
+    """remaining() for many users at once, read together (answers that end together are told
+    what is left in one database call); users: each user's language for the labels (None: the
+    current one)."""
+    shown: dict[int, list[dict]] = {user_id: [] for user_id in users}
     if not rules.any_budget:
-        return []
-    checker = Budgets(rules, {user_id}, lock=False)
+        return shown
+    checker = Budgets(rules, set(users), lock=False)
     if not (checker.by_user or checker.by_team):
-        return []
+        return shown
+    for user_id, language in users.items():
+        with translation.override(language) if language else contextlib.nullcontext():
+            shown[user_id] = _left(rules, checker, user_id)
+    return shown
+
+
+def _left(rules: Rules, checker: Budgets, user_id: int) -> list[dict]:
     shown = []
     for whose, budget, tally in [
         *((None, budget, checker.users[user_id]) for budget in [checker.by_user.get(user_id)] if budget),

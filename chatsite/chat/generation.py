@@ -21,7 +21,6 @@ from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy
 
 from chatsite.chat import events, saving
-from chatsite.chat.budgets import remaining
 from chatsite.chat.citations import add_citations
 from chatsite.chat.models import Message
 from chatsite.chat.payloads import message_payload
@@ -47,7 +46,6 @@ from chatsite.providers.events import (
 )
 from chatsite.providers.models import LanguageModel
 from chatsite.providers.shaping import next_round, token_field_retry
-from chatsite.teams import access
 from chatsite.teams.usage import Spent, cost_of
 from chatsite.tools import registry
 from chatsite.tools.calls import Round, round_messages
@@ -292,7 +290,7 @@ class Generation:
                 self.group, {"type": events.DONE, "conversation": self.conversation, "message": self._payload()}
             )
         if spent is not None and spent.total_tokens:
-            await self._announce_budget()
+            self.runtime.budget_news.tell(self.plan.conversation.owner_id, self.language)
         self._name_conversation()
 
     def _name_conversation(self) -> None:
@@ -362,17 +360,6 @@ class Generation:
             cost=cost,
             estimated=answer.usage_estimated,
         )
-
-    async def _announce_budget(self) -> None:
-        """Tell the user's tabs what is left of their budgets, when any applies."""
-        try:
-            left = await database_sync_to_async(_budget_left)(self.plan.conversation.owner_id)
-            if left is not None:
-                await self.layer.group_send(
-                    events.user_group(self.plan.conversation.owner_id), {"type": events.BUDGET, "budget": left}
-                )
-        except Exception:
-            log.warning("could not tell what is left of a budget", exc_info=True)
 
     def _settle(self, started: float) -> None:
         """The answer's final fields from what streamed."""
@@ -576,11 +563,6 @@ class ToolLimit(Exception):
     def __init__(self, rounds: int):
         super().__init__(rounds)
         self.rounds = rounds
-
-
-def _budget_left(user_id: int) -> list[dict] | None:
-    rules = access.rules()
-    return remaining(rules, user_id) if rules.any_budget else None
 
 
 @database_sync_to_async

@@ -29,6 +29,7 @@ from django.db import connections
 
 from chatsite.accounts.firstrun import announce_setup_code
 from chatsite.chat import events, saving
+from chatsite.chat.budgetnews import BudgetNews
 from chatsite.chat.generation import Generation
 from chatsite.chat.limits import sockets_refusal
 from chatsite.chat.runner import TurnRunner
@@ -53,6 +54,7 @@ class Runtime:
         self.generations: dict[int, Generation] = {}
         self.sockets: defaultdict[int, set[str]] = defaultdict(set)  # user id -> channel names
         self.turns = TurnRunner(self)
+        self.budget_news = BudgetNews(self)
         self.flusher = saving.Flusher(self.generations)
         # Tool calls in flight in this process, at most.
         self.tool_slots = asyncio.Semaphore(settings.TOOL_CALLS_PER_PROCESS)
