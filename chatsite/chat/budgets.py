@@ -22,7 +22,7 @@ from django.utils.translation import gettext, gettext_lazy
 
 from chatsite.chat.models import Message
 from chatsite.chat.usage import CHARS_PER_TOKEN
-from chatsite.lib.sqlrows import placeholders
+from chatsite.lib.sqlrows import fetch, placeholders
 from chatsite.providers.models import LanguageModel
 from chatsite.teams.access import Rules
 from chatsite.teams.models import Budget, DailyUsage, TeamSettings
@@ -104,15 +104,13 @@ class Budgets:
         where = f"c.owner_id IN ({placeholders(users)})" if users else "0 = 1"
         if teams:
             where += f" OR m.billed_team_id IN ({placeholders(teams)})"
-        connection = connections[Message.objects.db]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT c.owner_id, m.billed_team_id, COUNT(m.id), SUM(m.reserved_tokens)"  # noqa: S608 - only columns and placeholders go in
-                " FROM chat_message m JOIN chat_conversation c ON c.id = m.conversation_id"
-                f" WHERE m.status = %s AND ({where}) GROUP BY c.owner_id, m.billed_team_id",
-                [Message.Status.STREAMING.value, *users, *teams],
-            )
-            streaming = cursor.fetchall()
+        streaming = fetch(
+            connections[Message.objects.db],
+            "SELECT c.owner_id, m.billed_team_id, COUNT(m.id), SUM(m.reserved_tokens)"  # noqa: S608 - only columns and placeholders go in
+            " FROM chat_message m JOIN chat_conversation c ON c.id = m.conversation_id"
+            f" WHERE m.status = %s AND ({where}) GROUP BY c.owner_id, m.billed_team_id",
+            [Message.Status.STREAMING.value, *users, *teams],
+        )
         for owner, team, count, held in streaming:
             if owner in user_ids:
                 self.answers[owner] += count

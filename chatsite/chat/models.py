@@ -9,6 +9,7 @@ from django.db import connections, models
 from django.utils.translation import gettext, gettext_lazy
 
 from chatsite.lib import sqlrows
+from chatsite.providers.models import model_from_row, tables
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -39,7 +40,8 @@ class ConversationQuerySet(models.QuerySet):
         if not wanted:
             return []
         connection = connections[self.db]
-        conversations, language_models, providers = _turn_tables()
+        conversations = _conversations()
+        language_models, providers = tables()
         code_field = conversations.model._meta.get_field("code")
         owners = sorted({owner for owner, _ in wanted})
         codes = [code_field.get_db_prep_value(code, connection) for code in {code for _, code in wanted}]
@@ -56,16 +58,11 @@ class ConversationQuerySet(models.QuerySet):
         if lock and connection.features.has_select_for_update_of:
             sql += " FOR UPDATE OF c"  # the conversation's row, not its model's or provider's
         found = []
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*owners, *codes])
-            rows = cursor.fetchall()
-        model_at, provider_at = len(conversations), len(conversations) + len(language_models)
-        for row in rows:
+        for row in sqlrows.fetch(connection, sql, [*owners, *codes]):
             conversation = conversations.make(connection, row)
             if (conversation.owner_id, conversation.code) not in wanted:
                 continue
-            if (model := language_models.make(connection, row, model_at)) is not None:
-                model.provider = providers.make(connection, row, provider_at)
+            if (model := model_from_row(connection, row, len(conversations))) is not None:
                 conversation.model = model
             conversation.has_files = bool(row[-1])
             found.append(conversation)
@@ -73,10 +70,8 @@ class ConversationQuerySet(models.QuerySet):
 
 
 @functools.cache
-def _turn_tables() -> tuple[sqlrows.Table, sqlrows.Table, sqlrows.Table]:
-    from chatsite.providers.models import tables
-
-    return sqlrows.Table(Conversation, "c"), *tables()
+def _conversations() -> sqlrows.Table:
+    return sqlrows.Table(Conversation, "c")
 
 
 class Conversation(models.Model):

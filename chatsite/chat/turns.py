@@ -651,10 +651,7 @@ def _histories(conversations: list[Conversation]) -> dict[int, list[Message]]:
         f"SELECT {_MESSAGES.columns} FROM {_MESSAGES.source}"  # noqa: S608 - only columns and placeholders go in
         f" WHERE m.conversation_id IN ({sqlrows.placeholders(ids)}) ORDER BY m.id"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
-        rows = cursor.fetchall()
-    for row in rows:
+    for row in sqlrows.fetch(connection, sql, ids):
         message = _MESSAGES.make(connection, row)
         message.known_attachments = files.get(message.pk, [])
         histories[message.conversation_id].append(message)

@@ -30,6 +30,7 @@ class Table:
         self.columns = ", ".join(f"{alias}.{field.column}" for field in self.fields)
         self.source = f"{model._meta.db_table} {alias}"
         self.written = [field for field in self.fields if field is not model._meta.pk]  # by insert()
+        self.written_columns = ", ".join(field.column for field in self.written)
         self._converters: dict[str, list] = {}  # by backend vendor
 
     def __len__(self) -> int:
@@ -64,8 +65,7 @@ class Table:
         (no signals; a foreign key to an instance saved meanwhile takes its primary key)."""
         if not objects:
             return
-        pk, fields = self.model._meta.pk, self.written
-        columns = ", ".join(field.column for field in fields)
+        pk, fields, table = self.model._meta.pk, self.written, self.model._meta.db_table
         row = f"({placeholders(fields)})"
         # As many rows a statement as the backend takes parameters (bulk_create's batches).
         size = max(1, connection.ops.bulk_batch_size(fields, objects))
@@ -76,10 +76,8 @@ class Table:
                 instance._prepare_related_fields_for_save(operation_name="bulk_create")
                 params += [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
             values = ", ".join([row] * len(batch))
-            sql = f"INSERT INTO {self.model._meta.db_table} ({columns}) VALUES {values} RETURNING {pk.column}"  # noqa: S608 - only columns and placeholders go in
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                keys = cursor.fetchall()
+            sql = f"INSERT INTO {table} ({self.written_columns}) VALUES {values} RETURNING {pk.column}"  # noqa: S608 - only columns and placeholders go in
+            keys = fetch(connection, sql, params)
             # Rows come back in the order of VALUES on SQLite and PostgreSQL (bulk_create relies on it).
             for instance, (key,) in zip(batch, keys, strict=True):
                 setattr(instance, pk.attname, key)
@@ -97,6 +95,13 @@ class Table:
                 f"UPDATE {self.model._meta.db_table} SET {field.column} = %s WHERE {pk} IN ({placeholders(keys)})",  # noqa: S608 - only columns and placeholders go in
                 [field.get_db_prep_save(value, connection), *keys],
             )
+
+
+def fetch(connection: BaseDatabaseWrapper, sql: str, params: Sequence) -> list[tuple]:
+    """The rows of one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def placeholders(values: Sequence) -> str:

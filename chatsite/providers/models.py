@@ -54,20 +54,13 @@ class LanguageModelQuerySet(models.QuerySet):
         chat in it waits on this read, which the ORM took most of a millisecond to build."""
         connection = connections[self.db]
         language_models, providers = tables()
+        # The select list model_from_row reads.
         sql = (
             f"SELECT {language_models.columns}, {providers.columns} FROM {language_models.source}"  # noqa: S608 - only columns go in
             f" JOIN {providers.source} ON p.id = lm.provider_id"
             " WHERE lm.hidden = %s AND p.enabled = %s ORDER BY p.name, lm.name"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [False, True])
-            rows = cursor.fetchall()
-        found = []
-        for row in rows:
-            model = language_models.make(connection, row)
-            model.provider = providers.make(connection, row, len(language_models))
-            found.append(model)
-        return found
+        return [model_from_row(connection, row) for row in sqlrows.fetch(connection, sql, [False, True])]
 
 
 class LanguageModel(models.Model):
@@ -199,5 +192,16 @@ ABILITY_FIELDS = (*ABILITY_FLAGS, "context_length", "max_output_tokens")
 
 @functools.cache
 def tables() -> tuple[sqlrows.Table, sqlrows.Table]:
-    """The models' and providers' tables in hand-written SQL, as lm and p."""
+    """The models' and providers' tables in hand-written SQL, as lm and p: a select list of
+    `lm`'s columns then `p`'s, read by model_from_row."""
     return sqlrows.Table(LanguageModel, "lm"), sqlrows.Table(Provider, "p")
+
+
+def model_from_row(connection, row, start: int = 0) -> LanguageModel | None:
+    """The model (with its provider) from row[start:], selected as tables() says; None for an
+    outer join that found none."""
+    language_models, providers = tables()
+    model = language_models.make(connection, row, start)
+    if model is not None:
+        model.provider = providers.make(connection, row, start + len(language_models))
+    return model
