@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from chatsite.chat import turns
 from chatsite.chat.budgets import Budgets
-from chatsite.chat.models import Attachment, Conversation, Folder, Message
+from chatsite.chat.models import Attachment, Conversation, Folder, Message, conversations_table
 from chatsite.providers.models import LanguageModel, Provider
 from chatsite.teams import access
 from chatsite.teams.models import Budget, Team
@@ -153,7 +153,7 @@ def test_new_rows_are_written_as_bulk_create_writes_them(alice, full, model):
         for i in range(120)
     ]
     with transaction.atomic():
-        turns._CONVERSATIONS.insert(connection, [conversation])
+        conversations_table().insert(connection, [conversation])
         turns._MESSAGES.insert(connection, messages)
     assert conversation.pk is not None and not conversation._state.adding
     assert fields_of(Conversation.objects.get(pk=conversation.pk)) == fields_of(conversation)
@@ -168,7 +168,7 @@ def test_moving_conversations_up_changes_only_them(alice, bob, full, model):
     theirs = Conversation.objects.create(owner=bob)
     before = Conversation.objects.get(pk=theirs.pk).updated
     later = timezone.now() + datetime.timedelta(minutes=5)
-    turns._CONVERSATIONS.touch(connections["default"], [full.pk], "updated", later)
+    conversations_table().touch(connections["default"], [full.pk], "updated", later)
     assert Conversation.objects.get(pk=full.pk).updated == later
     assert Conversation.objects.get(pk=theirs.pk).updated == before
 

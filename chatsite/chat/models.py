@@ -40,7 +40,7 @@ class ConversationQuerySet(models.QuerySet):
         if not wanted:
             return []
         connection = connections[self.db]
-        conversations = _conversations()
+        conversations = conversations_table()
         language_models, providers = tables()
         code_field = conversations.model._meta.get_field("code")
         owners = sorted({owner for owner, _ in wanted})
@@ -70,7 +70,8 @@ class ConversationQuerySet(models.QuerySet):
 
 
 @functools.cache
-def _conversations() -> sqlrows.Table:
+def conversations_table() -> sqlrows.Table:
+    """The conversations' table in hand-written SQL, as c (for_users, and turns' writes)."""
     return sqlrows.Table(Conversation, "c")
 
 

@@ -25,7 +25,7 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from chatsite.chat import limits
 from chatsite.chat.budgets import Budgets, OverBudget, estimate
-from chatsite.chat.models import Attachment, Conversation, Message
+from chatsite.chat.models import Attachment, Conversation, Message, conversations_table
 from chatsite.chat.parameters import ParameterError, clean_parameters
 from chatsite.chat.prompt import file_bytes
 from chatsite.chat.request import RequestPlan
@@ -567,7 +567,7 @@ def _save(plans: list[_Plan]) -> None:
         # The conversation moves to the top of the list.
         plan.conversation.updated = now
     connection = connections[Message.objects.db]
-    _CONVERSATIONS.insert(connection, created)
+    conversations_table().insert(connection, created)
     for plan in plans:
         if plan.delete_after is not None:
             plan.conversation.messages.filter(pk__gt=plan.delete_after.pk).delete()
@@ -594,7 +594,7 @@ def _save(plans: list[_Plan]) -> None:
     # (bulk_update's CASE per row and field costs more to build than a burst's inserts); those
     # whose title or model changed get their own.
     moved = [plan.conversation.pk for plan in plans if not plan.created and not plan.conversation_changed]
-    _CONVERSATIONS.touch(connection, moved, "updated", now)
+    conversations_table().touch(connection, moved, "updated", now)
     for plan in plans:
         if plan.conversation_changed and not plan.created:
             conversation = plan.conversation
@@ -659,7 +659,6 @@ def _histories(conversations: list[Conversation]) -> dict[int, list[Message]]:
 
 
 _MESSAGES = sqlrows.Table(Message, "m")
-_CONVERSATIONS = sqlrows.Table(Conversation, "c")
 
 
 def _claim(user, attachment_codes) -> list[Attachment]:
