@@ -68,6 +68,21 @@ def test_keys_rotate_with_rotatesecrets(settings, capsys):
         Provider.objects.get(pk=provider.pk)
 
 
+def test_a_key_read_before_is_not_read_once_its_secrets_key_is_gone(settings):
+    # Decrypted keys are remembered (every turn reads its provider's key); a value read under
+    # one SECRETS_KEYS is never answered from memory under another.
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.SECRETS_KEYS = [old]
+    provider = Provider.objects.create(name="P", base_url="https://api.example.com/v1", api_key=KEY)
+    assert Provider.objects.get(pk=provider.pk).api_key == KEY
+    assert Provider.objects.get(pk=provider.pk).api_key == KEY  # (from memory)
+    settings.SECRETS_KEYS = [new]
+    with pytest.raises(ImproperlyConfigured, match="cannot be decrypted"):
+        Provider.objects.get(pk=provider.pk)
+    settings.SECRETS_KEYS = [new, old]
+    assert Provider.objects.get(pk=provider.pk).api_key == KEY
+
+
 def test_a_malformed_key_says_how_to_make_one(settings):
     settings.SECRETS_KEYS = ["not-a-key"]
     with pytest.raises(ImproperlyConfigured, match="Fernet keys"):
