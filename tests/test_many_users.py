@@ -16,6 +16,7 @@ from django.conf import settings as django_settings
 from chatsite.chat import turns
 from chatsite.chat.models import Attachment, Conversation, Message
 from chatsite.chat.runtime import current
+from chatsite.teams.models import DailyUsage
 from tests.conftest import answer_text, frames_until, is_done, open_socket
 from tests.samples import pdf_bytes, png_bytes
 
@@ -240,6 +241,78 @@ async def test_the_flusher_writes_row_by_row_when_one_answer_cannot_be_stored(al
     await save_final(answers[0])
     row = await Message.objects.aget(pk=answers[0].pk)
     assert (row.text, row.status) == ("bad", "error")
+
+
+async def test_answers_ending_together_are_saved_together_and_counted_exactly(alice, bob, model, upstream):
+    """Over the real socket: three answers (two of Alice's in two tabs, one of Bob's) end at the
+    same moment and are saved in one batch (saving.Endings); each is saved whole, and each day's
+    usage row adds up to what its user's answers used, a row that was there and one made now."""
+    upstream.script(tokens=["warm", "up"])
+    socket = await open_socket(alice)
+    await socket.send_json_to({"type": "send", "text": "first"})
+    await frames_until(socket, is_done)  # Alice's row of the day exists; Bob's does not yet
+    sockets = [socket, await open_socket(alice), await open_socket(bob)]
+    for _ in sockets:
+        upstream.script(tokens=["one ", "two ", "three"], delay=0.05)
+    await asyncio.gather(*(s.send_json_to({"type": "send", "text": "together"}) for s in sockets))
+    done = [(await frames_until(s, is_done))[-1]["message"] for s in sockets]
+    for message in done:
+        assert message["status"] == "complete" and message["text"] == "one two three"
+        saved = await Message.objects.aget(code=message["id"])
+        assert (saved.status, saved.text, saved.total_tokens) == ("complete", "one two three", message["total_tokens"])
+    rows = {row.user_id: row async for row in DailyUsage.objects.all()}
+    alice_answers = [m async for m in Message.objects.filter(conversation__owner=alice, role="assistant")]
+    assert rows[alice.pk].requests == 3 and rows[bob.pk].requests == 1
+    assert rows[alice.pk].total_tokens == sum(m.total_tokens for m in alice_answers)
+    assert rows[bob.pk].total_tokens == done[2]["total_tokens"]
+    for s in sockets:
+        await s.disconnect()
+
+
+async def ended_answers(model, users, texts) -> list:
+    """Streaming answers of these users, ended with these texts, and what each used."""
+    from chatsite.teams.usage import Spent
+
+    ended = []
+    for user, text in zip(users, texts, strict=True):
+        conversation = await Conversation.objects.acreate(owner=user, model=model)
+        answer = await Message.objects.acreate(conversation=conversation, role="assistant", status="streaming")
+        answer.text, answer.status, answer.total_tokens = text, "complete", 7
+        ended.append((answer, Spent(user.pk, None, "", "Loopback", model.name, 4, 0, 3, 7, None, False)))
+    return ended
+
+
+async def test_answers_saved_together_add_to_their_days_rows(alice, bob, model):
+    """One batch of endings (saving.Endings): two of Alice's answers add to the row she has,
+    Bob's makes his; every answer is saved."""
+    from chatsite.chat.saving import _save_ended
+
+    await _save_ended(await ended_answers(model, [alice], ["before"]))
+    ended = await ended_answers(model, [alice, bob, alice], ["one", "two", "three"])
+    await _save_ended(ended)
+    saved = [await Message.objects.aget(pk=answer.pk) for answer, _ in ended]
+    assert [(m.text, m.status, m.total_tokens) for m in saved] == [
+        ("one", "complete", 7),
+        ("two", "complete", 7),
+        ("three", "complete", 7),
+    ]
+    rows = {row.user_id: row async for row in DailyUsage.objects.all()}
+    assert (rows[alice.pk].requests, rows[alice.pk].prompt_tokens, rows[alice.pk].total_tokens) == (3, 12, 21)
+    assert (rows[bob.pk].requests, rows[bob.pk].completion_tokens, rows[bob.pk].total_tokens) == (1, 3, 7)
+
+
+async def test_a_batch_of_endings_with_one_the_database_refuses_saves_the_others(alice, bob, model):
+    """Answers that end together are written in one transaction; one the database cannot store
+    is saved alone (what cannot be stored dropped), and the others are saved all the same."""
+    from chatsite.chat.saving import _save_ended
+
+    ended = await ended_answers(model, [alice, bob, alice], ["good", "bad\ud800", "also good"])
+    await _save_ended(ended)
+    saved = [await Message.objects.aget(pk=answer.pk) for answer, _ in ended]
+    assert [(m.text, m.status) for m in saved] == [("good", "complete"), ("bad", "complete"), ("also good", "complete")]
+    rows = {row.user_id: row async for row in DailyUsage.objects.all()}
+    assert (rows[alice.pk].requests, rows[alice.pk].total_tokens) == (2, 14)
+    assert (rows[bob.pk].requests, rows[bob.pk].total_tokens) == (1, 7)
 
 
 REFUSING_TRIGGER = {

@@ -283,7 +283,7 @@ class Generation:
             if answer.status in (Message.Status.COMPLETE, Message.Status.STREAMING):
                 answer.status, answer.error = Message.Status.ERROR, str(FAILED)
         try:
-            await saving.save_final(answer, spent)
+            await self.runtime.endings.save(answer, spent)
         finally:
             self._account()  # counted before anyone is told: a scrape after `done` sees it
             await self.layer.group_send(

@@ -56,6 +56,7 @@ class Runtime:
         self.turns = TurnRunner(self)
         self.budget_news = BudgetNews(self)
         self.flusher = saving.Flusher(self.generations)
+        self.endings = saving.Endings(self)
         # Tool calls in flight in this process, at most.
         self.tool_slots = asyncio.Semaphore(settings.TOOL_CALLS_PER_PROCESS)
         self.closing = False

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from chatsite.lib.sqlrows import fetch, placeholders
 from chatsite.providers.models import LanguageModel
 from chatsite.teams.models import DailyUsage
 
@@ -51,45 +52,89 @@ class Spent:
     estimated: bool
 
 
+# What an answer adds to its day's row, in this order.
+COUNTS = [
+    "requests",
+    "estimated_requests",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+]
+# The row's key besides its day, in this order.
+KEY = ["user_id", "team_name", "provider_name", "model_name"]
+
+
 def record(spent: Spent, day: date | None = None) -> None:
     """Add the answer's counts to its day's row (made on the first answer of the day). Call it
     inside the transaction that saves the answer."""
+    record_many([spent], day)
+
+
+def record_many(spents: list[Spent], day: date | None = None) -> None:
+    """record() for answers that end together: one read of their rows, one prepared UPDATE for
+    those there, one INSERT for the rest (compiling an ORM update per answer cost a burst of
+    endings more than its writes). Call it inside the transaction that saves the answers."""
     day = day or timezone.localdate()
-    key = {
-        "day": day,
-        "user_id": spent.user_id,
-        "team_name": spent.team_name,
-        "provider_name": spent.provider_name[:100],
-        "model_name": spent.model_name[:200],
-    }
-    increments = {
-        "requests": F("requests") + 1,
-        "estimated_requests": F("estimated_requests") + int(spent.estimated),
-        "prompt_tokens": F("prompt_tokens") + spent.prompt_tokens,
-        "cached_tokens": F("cached_tokens") + spent.cached_tokens,
-        "completion_tokens": F("completion_tokens") + spent.completion_tokens,
-        "total_tokens": F("total_tokens") + spent.total_tokens,
-        "cost": F("cost") + (spent.cost or Decimal(0)),
-    }
-    # An UPDATE adds atomically under any number of processes; the first answer of a day makes
-    # the row, and a second process making it at the same moment falls back to the UPDATE.
-    if DailyUsage.objects.filter(**key).update(**increments):
+    added: dict[tuple, tuple[int | None, list]] = {}  # key -> (team id, COUNTS)
+    for spent in spents:
+        key = (spent.user_id, spent.team_name, spent.provider_name[:100], spent.model_name[:200])
+        counts = [1, int(spent.estimated), spent.prompt_tokens, spent.cached_tokens, spent.completion_tokens,
+                  spent.total_tokens, spent.cost or Decimal(0)]  # fmt: skip
+        if key in added:
+            counts = [a + b for a, b in zip(added[key][1], counts, strict=True)]
+        added[key] = (spent.team_id, counts)
+    there = {tuple(key): pk for pk, *key in _rows(day, sorted({key[0] for key in added})) if tuple(key) in added}
+    _add([(*added[key][1], pk) for key, pk in there.items()])
+    new = [key for key in added if key not in there]
+    if not new:
         return
     try:
         with transaction.atomic():
-            DailyUsage.objects.create(
-                **key,
-                team_id=spent.team_id,
-                requests=1,
-                estimated_requests=int(spent.estimated),
-                prompt_tokens=spent.prompt_tokens,
-                cached_tokens=spent.cached_tokens,
-                completion_tokens=spent.completion_tokens,
-                total_tokens=spent.total_tokens,
-                cost=spent.cost or Decimal(0),
-            )
+            DailyUsage.objects.bulk_create(_row(day, key, *added[key]) for key in new)
     except IntegrityError:
-        DailyUsage.objects.filter(**key).update(**increments)
+        # Another process made one of these rows meanwhile: add to it instead.
+        for key in new:
+            fields = dict(zip(KEY, key, strict=True))
+            counts = added[key][1]
+            increments = {name: F(name) + value for name, value in zip(COUNTS, counts, strict=True)}
+            if not DailyUsage.objects.filter(day=day, **fields).update(**increments):
+                _row(day, key, *added[key]).save(force_insert=True)
+
+
+def _row(day: date, key: tuple, team_id: int | None, counts: list) -> DailyUsage:
+    return DailyUsage(
+        day=day, team_id=team_id, **dict(zip(KEY, key, strict=True)), **dict(zip(COUNTS, counts, strict=True))
+    )
+
+
+def _rows(day: date, users: list[int]) -> list[tuple]:
+    """The ids and keys of these users' rows of the day."""
+    connection = connections[DailyUsage.objects.db]
+    columns = ", ".join(DailyUsage._meta.get_field(name).column for name in KEY)
+    sql = (
+        f"SELECT id, {columns} FROM {DailyUsage._meta.db_table}"  # noqa: S608 - only columns and placeholders go in
+        f" WHERE day = %s AND user_id IN ({placeholders(users)})"
+    )
+    return fetch(connection, sql, [DailyUsage._meta.get_field("day").get_db_prep_value(day, connection), *users])
+
+
+def _add(rows: list[tuple]) -> None:
+    """Add to the rows (each: the COUNTS, then its id) in one prepared UPDATE, which adds
+    atomically under any number of processes."""
+    if not rows:
+        return
+    connection = connections[DailyUsage.objects.db]
+    fields = [DailyUsage._meta.get_field(name) for name in COUNTS]
+    assignments = ", ".join(f"{field.column} = {field.column} + %s" for field in fields)
+    sql = f"UPDATE {DailyUsage._meta.db_table} SET {assignments} WHERE id = %s"  # noqa: S608 - only columns and placeholders go in
+    params = [
+        [*(field.get_db_prep_save(value, connection) for field, value in zip(fields, row[:-1], strict=True)), row[-1]]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def periods(now: datetime | None = None) -> tuple[date, date, datetime, datetime]:
