@@ -142,6 +142,43 @@ def test_streaming_answers_are_counted_as_the_orm_counts_them(alice, bob, charli
     assert bob.pk not in budgets.users  # no budget of his own
 
 
+def test_budgets_and_what_was_spent_are_read_as_the_orm_reads_them(alice, bob, charlie, full, model):
+    """A batch's budgets (every field, a cost as a Decimal) and what was spent against them this
+    month and today, per user and per team: last month's and other users' rows do not count."""
+    from chatsite.teams.models import DailyUsage
+    from chatsite.teams.usage import periods
+
+    team = Team.objects.get(group__name="Ops")
+    team.group.user_set.add(alice, bob)
+    Budget.objects.create(user=alice, tokens_per_day=10_000, messages_per_minute=5)
+    Budget.objects.create(team=team, tokens_per_month=90_000, cost_per_month=Decimal("12.50"))
+    Budget.objects.create(user=charlie, tokens_per_day=1)
+    access.changed()
+    today, month_start, _, _ = periods()
+    spent = [
+        (alice, None, today, 100, "0.010000"),
+        (alice, team, today, 40, "0.004000"),
+        (bob, team, month_start, 7, "0.000700") if month_start != today else (bob, team, today, 7, "0.000700"),
+        (alice, None, month_start - datetime.timedelta(days=1), 1_000, "1.000000"),  # last month
+        (charlie, None, today, 3, "0.000300"),  # not in the batch
+    ]
+    for user, billed, day, tokens, cost in spent:
+        DailyUsage.objects.create(
+            day=day, user=user, team=billed, team_name=billed.group.name if billed else "",
+            provider_name="Loopback", model_name=model.name, requests=1, total_tokens=tokens, cost=Decimal(cost),
+        )  # fmt: skip
+    with transaction.atomic():
+        budgets = Budgets(access.rules(), {alice.pk, bob.pk})
+    assert fields_of(budgets.by_user[alice.pk]) == fields_of(Budget.objects.get(user=alice))
+    assert fields_of(budgets.by_team[team.pk]) == fields_of(Budget.objects.get(team=team))
+    assert isinstance(budgets.by_team[team.pk].cost_per_month, Decimal)
+    assert set(budgets.by_user) == {alice.pk}  # charlie is not in the batch; bob has none of his own
+    mine, ours = budgets.users[alice.pk], budgets.teams[team.pk]
+    assert (mine.day_tokens, mine.month_tokens, mine.month_cost) == (140, 140, Decimal("0.014"))
+    same_day = 7 if month_start == today else 0
+    assert (ours.day_tokens, ours.month_tokens, ours.month_cost) == (40 + same_day, 47, Decimal("0.0047"))
+
+
 def test_new_rows_are_written_as_bulk_create_writes_them(alice, full, model):
     """Every field written (defaults, JSON, the creation time), each instance given its own
     primary key, the conversation's key taken by its new messages; in batches past the
