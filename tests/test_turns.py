@@ -69,3 +69,24 @@ def test_a_bad_ask_fails_alone(alice, bob, model):
     assert not theirs.messages.exists()
     assert [m.text for m in mine.messages.order_by("pk")] == ["First", ""]
     assert not other.messages.exists()
+
+
+def test_a_batchs_messages_count_against_the_minute_together(alice, bob, model, settings):
+    """The minute's counts of a batch's users are read in one go and its sends added together:
+    two of Alice's sends in one batch count two, her next batch sees them, Bob's minute is his."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.CHAT_MESSAGES_PER_MINUTE = 3
+    mine = [Conversation.objects.create(owner=alice, model=model) for _ in range(4)]
+    theirs = Conversation.objects.create(owner=bob, model=model)
+    first = turns.take_many([turns.Ask(alice, str(c.code), "hi") for c in mine[:2]])
+    assert all(isinstance(result, turns.Turn) for result in first)
+    for result in first:
+        Message.objects.filter(pk=result.answer.pk).update(status="complete")
+    later = turns.take_many(
+        [*(turns.Ask(alice, str(c.code), "again") for c in mine[2:]), turns.Ask(bob, str(theirs.code), "hi")]
+    )
+    assert isinstance(later[0], turns.Turn) and isinstance(later[2], turns.Turn)
+    assert isinstance(later[1], turns.ChatError)
+    assert "3 messages this minute, the limit" in later[1].message

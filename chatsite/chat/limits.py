@@ -6,6 +6,8 @@ counts the same minute); answers at once are counted in the database, which all 
 """
 
 import time
+from collections import Counter
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -18,8 +20,14 @@ class MessageRate:
     """The messages a batch of turns takes from each minute of its users (CHAT_MESSAGES_PER_MINUTE,
     or their budget's if lower) and of their teams (a team budget's), see turns.take_many."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: Iterable[str] = ()) -> None:
+        """keys: whose minutes the batch may count against, read together (with Redis, one round
+        trip for the batch rather than one per ask and key)."""
         self.counted: dict[str, int] = {}  # this batch's, not yet in the cache
+        self.window, _ = _window()
+        keys = list(keys)
+        found = cache.get_many([_key(name, self.window) for name in keys]) if keys else {}
+        self.sent = {name: found.get(_key(name, self.window), 0) for name in keys}
 
     def refusal(self, key: str, limit: int | None, team: str | None = None) -> str | None:
         """Why the user (or their team, by its name) may not send another message now, or None;
@@ -27,7 +35,10 @@ class MessageRate:
         if not limit:
             return None
         window, left = _window()
-        sent = (cache.get(_key(key, window)) or 0) + self.counted.get(key, 0)
+        before = self.sent.get(key) if window == self.window else None
+        if before is None:  # not read with the batch, or a new minute began since
+            before = cache.get(_key(key, window)) or 0
+        sent = before + self.counted.get(key, 0)
         if sent < limit:
             self.counted[key] = self.counted.get(key, 0) + 1
             return None
@@ -50,14 +61,14 @@ class MessageRate:
     def record(self, keys: list[str]) -> None:
         """Count the messages that were taken (a refused or failed one costs nothing)."""
         window, _ = _window()
-        for name in keys:
+        for name, count in Counter(keys).items():  # a user's asks of one batch: one count
             key = _key(name, window)
             # add() starts the window's counter with its expiry; incr() keeps that expiry.
-            if not cache.add(key, 1, WINDOW_SECONDS + 5):
+            if not cache.add(key, count, WINDOW_SECONDS + 5):
                 try:
-                    cache.incr(key)
+                    cache.incr(key, count)
                 except ValueError:  # expired between add and incr
-                    cache.add(key, 1, WINDOW_SECONDS + 5)
+                    cache.add(key, count, WINDOW_SECONDS + 5)
 
 
 def answers_refusal(streaming: int) -> str | None:

@@ -397,13 +397,20 @@ class _Batch:
         self.histories = _histories(list(self.owned.values()))
         self.models = _Models()
         self.rules = access.rules()
-        self.budgets = Budgets(
-            self.rules, {ask.user.pk for ask in asks.values()}, count_answers=bool(settings.CHAT_ANSWERS_PER_USER)
-        )
-        self.rate = limits.MessageRate()
+        users = {ask.user.pk for ask in asks.values()}
+        self.budgets = Budgets(self.rules, users, count_answers=bool(settings.CHAT_ANSWERS_PER_USER))
+        self.rate = limits.MessageRate(self._minutes(users))
         self.streaming = self.budgets.answers  # each user's answers streaming now (their cap)
         self.taken: set[int] = set()  # conversations answering in this batch
         self.claimed: set[int] = set()  # attachments sent in this batch
+
+    def _minutes(self, users: set[int]) -> list[str]:
+        """Whose messages a minute the batch may count against (answering below): each user's
+        under the site's cap or a budget, each of their teams' under a budget."""
+        keys = [f"user:{user}" for user in users] if settings.CHAT_MESSAGES_PER_MINUTE or self.budgets.by_user else []
+        if self.budgets.by_team:
+            keys += [f"team:{team}" for team in {t for user in users for t in self.rules.teams_of.get(user, ())}]
+        return keys
 
     def conversation(self, ask: Ask) -> tuple[Conversation, list[Message]]:
         conversation = self.owned.get((ask.user.pk, _uuid(ask.conversation)))
