@@ -301,6 +301,23 @@ async def test_answers_saved_together_add_to_their_days_rows(alice, bob, model):
     assert (rows[bob.pk].requests, rows[bob.pk].completion_tokens, rows[bob.pk].total_tokens) == (1, 3, 7)
 
 
+async def test_answers_that_end_together_before_reaching_the_provider_are_saved_and_count_nothing(
+    alice, bob, model, caplog
+):
+    """Saved in their batch, with nothing to add to anyone's day (no failed statement, no retry)."""
+    from chatsite.chat.saving import _save_ended
+
+    ended = [(answer, None) for answer, _ in await ended_answers(model, [alice, bob], ["", ""])]
+    for answer, _ in ended:
+        answer.status, answer.error, answer.total_tokens = "error", "The provider could not be reached.", None
+    await _save_ended(ended)
+    assert [(m.status, m.error) async for m in Message.objects.filter(role="assistant").order_by("pk")] == [
+        ("error", "The provider could not be reached."),
+    ] * 2
+    assert not await DailyUsage.objects.aexists()
+    assert not [record for record in caplog.records if record.name == "chatsite.chat.saving"]
+
+
 async def test_a_batch_of_endings_with_one_the_database_refuses_saves_the_others(alice, bob, model):
     """Answers that end together are written in one transaction; one the database cannot store
     is saved alone (what cannot be stored dropped), and the others are saved all the same."""

@@ -76,6 +76,8 @@ def record_many(spents: list[Spent], day: date | None = None) -> None:
     """record() for answers that end together: one read of their rows, one prepared UPDATE for
     those there, one INSERT for the rest (compiling an ORM update per answer cost a burst of
     endings more than its writes). Call it inside the transaction that saves the answers."""
+    if not spents:
+        return
     day = day or timezone.localdate()
     added: dict[tuple, tuple[int | None, list]] = {}  # key -> (team id, COUNTS)
     for spent in spents:
