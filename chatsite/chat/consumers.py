@@ -200,7 +200,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _take(self, ask: turns.Ask, ref: str | None = None) -> None:
         """Run the turn (its answer is streaming when this returns) and show it in every tab."""
-        turn, group_events, shown = await self.runtime.turns.take(ask)
+        turn, event, shown = await self.runtime.turns.take(ask)
         try:
             code = str(turn.conversation.code)
             if turn.created:
@@ -208,9 +208,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 payload = conversation_payload(turn.conversation)
                 await self._send({"type": "created", "conversation": payload, "ref": ref})
             await self._join(code)
-            group = events.conversation_group(code)
-            for event in group_events:
-                await self.channel_layer.group_send(group, event)
+            await self.channel_layer.group_send(events.conversation_group(code), event)
         finally:
             shown()  # the answer's deltas come after the turn's frames, in every tab
 
@@ -248,6 +246,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self._send({**event, "type": event["type"].removeprefix("chat.")})
 
+    async def _turn(self, event: dict) -> None:
+        for each in event["events"]:
+            await self.EVENTS[each["type"]](self, each)
+
     async def _conversation_changed(self, event: dict) -> None:
         await self._send({"type": "conversation", "conversation": event["conversation"]})
 
@@ -267,6 +269,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         events.MESSAGE: _forward,
         events.TRUNCATED: _forward,
         events.CONVERSATION: _conversation_changed,
+        events.TURN: _turn,
         events.BUDGET: _budget,
         events.LOGOUT: _logged_out,
         events.RESTART: _restart,

@@ -12,6 +12,8 @@ DONE = "chat.done"
 MESSAGE = "chat.message"
 TRUNCATED = "chat.truncated"
 CONVERSATION = "chat.conversation"
+# A new turn's TRUNCATED, MESSAGE and CONVERSATION events, in order, as one (payloads.turn_event).
+TURN = "chat.turn"
 # To a generation, wherever it runs.
 STOP = "gen.stop"
 RESYNC = "gen.resync"

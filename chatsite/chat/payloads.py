@@ -69,8 +69,9 @@ def conversation_payload(conversation: Conversation) -> dict:
     }
 
 
-def turn_frames(turn: "Turn") -> list[dict]:
-    """The group events that show a new turn in every tab: truncation, new messages, the title."""
+def turn_event(turn: "Turn") -> dict:
+    """The group event that shows a new turn in every tab: its truncation, new messages and
+    title, in order, as one (one publish through Redis, not one each)."""
     conversation = str(turn.conversation.code)
     frames = []
     if turn.truncated:
@@ -82,7 +83,7 @@ def turn_frames(turn: "Turn") -> list[dict]:
         payload = message_payload(message, attachments)
         frames.append({"type": events.MESSAGE, "conversation": conversation, "message": payload})
     frames.append({"type": events.CONVERSATION, "conversation": conversation_payload(turn.conversation)})
-    return frames
+    return {"type": events.TURN, "conversation": conversation, "events": frames}
 
 
 def preset_payload(preset: Preset, allowed: set[int]) -> dict:

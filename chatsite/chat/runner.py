@@ -21,7 +21,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy
 
 from chatsite.chat import turns
-from chatsite.chat.payloads import turn_frames
+from chatsite.chat.payloads import turn_event
 
 if TYPE_CHECKING:
     from chatsite.chat.generation import Generation
@@ -38,8 +38,8 @@ class TurnRunner:
         self.waiting: list[tuple[turns.Ask, asyncio.Future]] = []
         self.task: asyncio.Task | None = None
 
-    async def take(self, ask: turns.Ask) -> tuple[turns.Turn, list[dict], Callable[[], None]]:
-        """The turn, its frames for the conversation's group, and what to call once they are sent
+    async def take(self, ask: turns.Ask) -> tuple[turns.Turn, dict, Callable[[], None]]:
+        """The turn, its event for the conversation's group, and what to call once they are sent
         (its answer streams already, and is shown from then on); or ChatError."""
         if self.runtime.closing:
             raise turns.ChatError(RESTARTING)
@@ -109,6 +109,6 @@ class TurnRunner:
 @database_sync_to_async
 def _take_all(asks: list[turns.Ask], planned: turns.Planned) -> list:
     return [
-        result if isinstance(result, turns.ChatError) else (result, turn_frames(result))
+        result if isinstance(result, turns.ChatError) else (result, turn_event(result))
         for result in turns.take_many(asks, planned)
     ]
