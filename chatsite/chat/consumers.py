@@ -208,7 +208,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 payload = conversation_payload(turn.conversation)
                 await self._send({"type": "created", "conversation": payload, "ref": ref})
             await self._join(code)
-            await self.channel_layer.group_send(events.conversation_group(code), event)
+            if turn.created:  # nobody else can follow a conversation made just now: no round trip
+                await self._turn(event)
+            else:
+                await self.channel_layer.group_send(events.conversation_group(code), event)
         finally:
             shown()  # the answer's deltas come after the turn's frames, in every tab
 
