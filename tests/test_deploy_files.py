@@ -1,6 +1,8 @@
 """The files an operator copies are well-formed: the nginx site passes `nginx -t`, the systemd
-units name what they run, the Dockerfile passes hadolint. (No Docker engine runs here: the image
-is linted, not built. The nginx site and the app unit also run for real in test_deploy.py.)"""
+units pass systemd's own check and name what they run, the Dockerfile passes hadolint. (No
+Docker engine runs here: the image is linted, not built; nor does systemd run as the first
+process: the units are verified, not started. The nginx site and the app unit's command also
+run for real in test_deploy.py.)"""
 
 import configparser
 import re
@@ -62,6 +64,22 @@ def test_the_systemd_units_are_well_formed_and_run_what_exists(name):
                 assert set(names) <= set(get_commands()), set(names) - set(get_commands())
     else:
         assert unit["Timer"]["OnCalendar"]
+
+
+@pytest.mark.parametrize("name", ["chatsite@1.service", "chatsite-maintenance.service", "chatsite-maintenance.timer"])
+def test_systemd_itself_finds_nothing_wrong_with_the_units(name, tmp_path):
+    """systemd-analyze verify parses the units as systemd does (no systemd need run) and checks
+    that what they run is there: with this checkout put where deploy/README says to install it."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.fail("systemd-analyze is not installed: ./dev test installs Debian's systemd")
+    for unit_file in ("chatsite@.service", "chatsite-maintenance.service", "chatsite-maintenance.timer"):
+        text = (DEPLOY / unit_file).read_text()
+        text = text.replace("/opt/chatsite/.venv", str(Path(sys.prefix))).replace("/opt/chatsite", str(ROOT))
+        (tmp_path / unit_file.replace("@.", "@1.")).write_text(text)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(tmp_path / name)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
 
 
 def test_the_dockerfile_passes_hadolint():
