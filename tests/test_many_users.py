@@ -464,7 +464,9 @@ async def test_past_the_answers_at_once_cap_a_send_is_refused_and_others_are_una
     assert (await frames_until(bob_socket, is_done, timeout=10))[-1]["message"]["status"] == "complete"
 
 
-async def test_past_the_messages_a_minute_cap_a_send_says_when_it_frees(alice, bob, model, upstream, settings):
+async def test_past_the_messages_a_minute_cap_a_send_says_when_it_frees(
+    alice, bob, model, upstream, settings, same_minute
+):
     settings.CHAT_MESSAGES_PER_MINUTE = 2
     code = await new_conversation(alice, model)
     socket = await subscribed(alice, code)
@@ -568,3 +570,24 @@ def store_pdf(user, message, name: str, text: str) -> Attachment:
     attachment.size_bytes = len(data)
     attachment.file.save("x", ContentFile(data), save=True)
     return attachment
+
+
+async def test_a_days_row_made_by_another_process_meanwhile_is_added_to(alice, model, monkeypatch):
+    """Two processes ending answers of one user at the same moment: this one read no row of the
+    day, the other made it before this one's INSERT; this one then adds to it. (The race is made
+    by hiding the row from the first read: two processes cannot be timed to it in a test.)"""
+    from chatsite.chat.saving import _save_ended
+    from chatsite.teams import usage
+
+    await _save_ended(await ended_answers(model, [alice], ["the other process's"]))
+    reads = []
+    real_rows = usage._rows
+
+    def first_read_misses(day, users):
+        reads.append(users)
+        return [] if len(reads) == 1 else real_rows(day, users)
+
+    monkeypatch.setattr(usage, "_rows", first_read_misses)
+    await _save_ended(await ended_answers(model, [alice, alice], ["one", "two"]))
+    [row] = [row async for row in DailyUsage.objects.all()]
+    assert (row.requests, row.total_tokens) == (3, 21) and len(reads) == 2

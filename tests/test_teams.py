@@ -202,7 +202,7 @@ async def test_a_team_budget_is_shared_by_its_members(alice, charlie, model, ups
     assert error["type"] == "error" and error["error"].startswith("Team Research’s budget of 5 tokens for today")
 
 
-async def test_a_budgets_messages_a_minute_are_counted(alice, model, upstream):
+async def test_a_budgets_messages_a_minute_are_counted(alice, model, upstream, same_minute):
     await Budget.objects.acreate(user=alice, messages_per_minute=1)
     assert (await turn(alice, {"type": "send", "text": "Hi there"}))["type"] == "done"
     error = await turn(alice, {"type": "send", "text": "Again"})

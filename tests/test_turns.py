@@ -71,7 +71,7 @@ def test_a_bad_ask_fails_alone(alice, bob, model):
     assert not other.messages.exists()
 
 
-def test_a_batchs_messages_count_against_the_minute_together(alice, bob, model, settings):
+def test_a_batchs_messages_count_against_the_minute_together(alice, bob, model, settings, same_minute):
     """The minute's counts of a batch's users are read in one go and its sends added together:
     two of Alice's sends in one batch count two, her next batch sees them, Bob's minute is his."""
     from django.core.cache import cache

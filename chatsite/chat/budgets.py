@@ -50,12 +50,11 @@ _BUDGETS = Table(Budget, "b")
 _USAGE = Table(DailyUsage, "u")
 
 
-def _either(alias: str, users: list[int], teams: list[int]) -> str:
-    """`alias.user_id IN (…) OR alias.team_id IN (…)`, for the lists that are not empty."""
-    either = [
-        f"{alias}.{column} IN ({placeholders(ids)})" for column, ids in (("user_id", users), ("team_id", teams)) if ids
-    ]
-    return " OR ".join(either) or "0 = 1"
+def _any_in(*columns: tuple[str, list[int]]) -> tuple[str, list[int]]:
+    """`column IN (…) OR column IN (…)` for the (column, ids) whose ids are not empty (never
+    true when all are), and its parameters."""
+    either = [f"{column} IN ({placeholders(ids)})" for column, ids in columns if ids]
+    return " OR ".join(either) or "0 = 1", [i for _, ids in columns for i in ids]
 
 
 def estimate(texts: list[str], parameters: dict) -> int:
@@ -86,12 +85,13 @@ class Budgets:
         connection = connections[Budget.objects.db]
         users = sorted(user_ids)
         teams = sorted({team for user in user_ids for team in self.rules.teams_of.get(user, ())})
-        sql = f"SELECT {_BUDGETS.columns} FROM {_BUDGETS.source} WHERE {_either('b', users, teams)}"  # noqa: S608 - only columns and placeholders go in
+        where, params = _any_in(("b.user_id", users), ("b.team_id", teams))
+        sql = f"SELECT {_BUDGETS.columns} FROM {_BUDGETS.source} WHERE {where}"  # noqa: S608 - only columns and placeholders go in
         if lock and connection.features.has_select_for_update:
             # Locked until the batch commits: another process checking them waits for this one's
             # reservations (on SQLite the one writer already orders batches).
             sql += " FOR UPDATE"
-        for row in fetch(connection, sql, [*users, *teams]):
+        for row in fetch(connection, sql, params):
             budget = _BUDGETS.make(connection, row)
             if budget.user_id:
                 self.by_user[budget.user_id] = budget
@@ -100,22 +100,18 @@ class Budgets:
         if not (self.by_user or self.by_team):
             return
         self.today, month_start, self.day_end, self.month_end = periods()
-        users, teams = sorted(self.by_user), sorted(self.by_team)
         since = DailyUsage._meta.get_field("day").get_db_prep_value(month_start, connection)
-        sql = (
-            f"SELECT {_USAGE.columns} FROM {_USAGE.source}"  # noqa: S608 - only columns and placeholders go in
-            f" WHERE u.day >= %s AND ({_either('u', users, teams)})"
-        )
-        for row in fetch(connection, sql, [since, *users, *teams]):
+        where, params = _any_in(("u.user_id", sorted(self.by_user)), ("u.team_id", sorted(self.by_team)))
+        sql = f"SELECT {_USAGE.columns} FROM {_USAGE.source} WHERE u.day >= %s AND ({where})"  # noqa: S608 - only columns and placeholders go in
+        for row in fetch(connection, sql, [since, *params]):
             spent = _USAGE.make(connection, row)
-            user, team, day, tokens, cost = spent.user_id, spent.team_id, spent.day, spent.total_tokens, spent.cost
-            for tally in ([self.users[user]] if user in self.by_user else []) + (
-                [self.teams[team]] if team in self.by_team else []
+            for tally in ([self.users[spent.user_id]] if spent.user_id in self.by_user else []) + (
+                [self.teams[spent.team_id]] if spent.team_id in self.by_team else []
             ):
-                tally.month_tokens += tokens
-                tally.month_cost += cost
-                if day == self.today:
-                    tally.day_tokens += tokens
+                tally.month_tokens += spent.total_tokens
+                tally.month_cost += spent.cost
+                if spent.day == self.today:
+                    tally.day_tokens += spent.total_tokens
 
     def _read_streaming(self, user_ids: set[int]) -> None:
         """The answers streaming now, in one query for the cap and the budgets: how many each user
@@ -123,16 +119,13 @@ class Budgets:
         database, which every process shares."""
         # In SQL by hand, like the turn's other reads (lib/sqlrows.py): the ORM's aggregate took
         # most of a millisecond to build, for a query the database runs in tens of microseconds.
-        users, teams = sorted(user_ids), sorted(self.by_team)
-        where = f"c.owner_id IN ({placeholders(users)})" if users else "0 = 1"
-        if teams:
-            where += f" OR m.billed_team_id IN ({placeholders(teams)})"
+        where, params = _any_in(("c.owner_id", sorted(user_ids)), ("m.billed_team_id", sorted(self.by_team)))
         streaming = fetch(
             connections[Message.objects.db],
             "SELECT c.owner_id, m.billed_team_id, COUNT(m.id), SUM(m.reserved_tokens)"  # noqa: S608 - only columns and placeholders go in
             " FROM chat_message m JOIN chat_conversation c ON c.id = m.conversation_id"
             f" WHERE m.status = %s AND ({where}) GROUP BY c.owner_id, m.billed_team_id",
-            [Message.Status.STREAMING.value, *users, *teams],
+            [Message.Status.STREAMING.value, *params],
         )
         for owner, team, count, held in streaming:
             if owner in user_ids:

@@ -216,7 +216,8 @@ async def save_final(answer: Message, spent: Spent | None = None) -> None:
 
 
 def _save_finals(ended: list[tuple[Message, Spent | None]]) -> None:
-    """_save_final for answers that ended together, in one transaction and a few statements."""
+    """Save the answers' ends and add what they used to their days, in one transaction and a few
+    statements (a prepared UPDATE rather than save(): a burst of answers ends together)."""
     now = timezone.now()
     for answer, _ in ended:
         answer.updated = now
@@ -232,18 +233,12 @@ def _save_finals(ended: list[tuple[Message, Spent | None]]) -> None:
 
 
 def _save_final(answer: Message, scrub: bool, spent: Spent | None) -> None:
-    answer.updated = timezone.now()
     if scrub:
         for name in TEXT_FIELDS:
             setattr(answer, name, storable(getattr(answer, name) or ""))
         for name in JSON_FIELDS:
             setattr(answer, name, storable_value(getattr(answer, name)))
-    with transaction.atomic():
-        # A prepared UPDATE rather than save(): a burst of answers ends together, too.
-        update_rows(Message, FINAL_FIELDS, ["id"], [(*(getattr(answer, name) for name in FINAL_FIELDS), answer.pk)])
-        if spent is not None:
-            team_name = access.rules().names.get(spent.team_id, "") if spent.team_id else ""
-            usage.record(replace(spent, team_name=team_name))
+    _save_finals([(answer, spent)])
 
 
 # -- answers of a process that is gone -----------------------------------------------------

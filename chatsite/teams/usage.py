@@ -14,7 +14,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from chatsite.lib.sqlrows import fetch, placeholders
@@ -87,22 +86,22 @@ def record_many(spents: list[Spent], day: date | None = None) -> None:
         if key in added:
             counts = [a + b for a, b in zip(added[key][1], counts, strict=True)]
         added[key] = (spent.team_id, counts)
+    _add_or_make(day, added)
+
+
+def _add_or_make(day: date, added: dict[tuple, tuple[int | None, list]], again: bool = True) -> None:
     there = {tuple(key): pk for pk, *key in _rows(day, sorted({key[0] for key in added})) if tuple(key) in added}
     _add([(*added[key][1], pk) for key, pk in there.items()])
-    new = [key for key in added if key not in there]
+    new = {key: added[key] for key in added if key not in there}
     if not new:
         return
     try:
         with transaction.atomic():
-            DailyUsage.objects.bulk_create(_row(day, key, *added[key]) for key in new)
+            DailyUsage.objects.bulk_create(_row(day, key, *counts) for key, counts in new.items())
     except IntegrityError:
-        # Another process made one of these rows meanwhile: add to it instead.
-        for key in new:
-            fields = dict(zip(KEY, key, strict=True))
-            counts = added[key][1]
-            increments = {name: F(name) + value for name, value in zip(COUNTS, counts, strict=True)}
-            if not DailyUsage.objects.filter(day=day, **fields).update(**increments):
-                _row(day, key, *added[key]).save(force_insert=True)
+        if not again:
+            raise
+        _add_or_make(day, new, again=False)  # another process made one of these rows meanwhile
 
 
 def _row(day: date, key: tuple, team_id: int | None, counts: list) -> DailyUsage:
